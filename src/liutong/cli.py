@@ -1,0 +1,156 @@
+"""``liutong`` — the command line. Every command builds its runtime through ``bootstrap`` and
+runs in one transaction; a ``LiutongError`` is printed with its code and both messages."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from liutong.bootstrap import Runtime, bootstrap
+from liutong.errors import LiutongError
+
+app = typer.Typer(help="六通 Liutong — 多业态大会员中台", no_args_is_help=True, pretty_exceptions_enable=False)
+ledger_app = typer.Typer(help="账本 / ledger", no_args_is_help=True)
+tenant_app = typer.Typer(help="租户 / tenants", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(tenant_app, name="tenant")
+console = Console()
+
+
+def _runtime() -> Runtime:
+    return bootstrap()
+
+
+def _migrate(runtime: Runtime) -> str | None:
+    from liutong.migrate import current, upgrade
+
+    upgrade(runtime.engine)
+    return current(runtime.engine)
+
+
+@app.command()
+def migrate() -> None:
+    """把数据库结构升级到最新 / upgrade the database schema to the latest revision."""
+    runtime = _runtime()
+    revision = _migrate(runtime)
+    console.print(f"[green]数据库已是最新[/green] schema revision {revision} ({runtime.engine.url.render_as_string()})")
+
+
+@app.command()
+def serve(
+    demo: Annotated[bool, typer.Option(help="迁移数据库并确保演示租户存在 / migrate and seed the demo tenant")] = False,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """启动 HTTP 服务 / run the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from liutong.web.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = _runtime()
+    if demo:
+        from liutong.demo import seed_demo
+
+        _migrate(runtime)
+        with runtime.transaction() as tx:
+            info = seed_demo(tx)
+    host = host or runtime.settings.host
+    port = port or runtime.settings.port
+    if demo:
+        key = info.pop("operator_key")
+        info["运营密钥 / operator key"] = key
+        info["试一试 / try"] = (f"curl -H 'Authorization: Bearer {key}' "
+                               f"'http://{host}:{port}/v1/members/lookup?kind=phone&value=13800000001'")
+        _print_demo(info)
+    console.print(f"API 文档 / docs: http://{host}:{port}/docs")
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+
+
+def _print_demo(info: dict) -> None:
+    console.rule("演示租户 / demo tenant")
+    for k, v in info.items():
+        console.print(f"{k}: [bold]{v}[/bold]", soft_wrap=True)
+    console.rule()
+
+
+@ledger_app.command("verify")
+def ledger_verify(tenant: Annotated[int | None, typer.Option(help="只检查一个租户 / one tenant only")] = None) -> None:
+    """检查全部账本不变量；有违反时以非零状态退出 / check every ledger invariant."""
+    from liutong.ledger.verify import verify
+
+    runtime = _runtime()
+    with runtime.transaction() as tx:
+        checks = verify(tx.session, tenant)
+    table = Table(title="账本校验 / ledger verify")
+    table.add_column("检查 / check")
+    table.add_column("结果 / result")
+    table.add_column("说明 / description")
+    for c in checks:
+        table.add_row(c.name, "[green]OK[/green]" if c.ok else f"[red]{len(c.violations)} 处违反[/red]", c.description)
+    console.print(table)
+    broken = [c for c in checks if not c.ok]
+    for c in broken:
+        console.print(f"[red]✗ {c.name}[/red]")
+        for v in c.violations:
+            console.print(f"    {v}")
+    if broken:
+        raise typer.Exit(1)
+    console.print("[green]全部不变量成立 / every invariant holds[/green]")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    code: Annotated[str, typer.Argument(help="租户编码，如 xihu-group")],
+    name: Annotated[str, typer.Argument(help="租户名称")],
+    admin: Annotated[str, typer.Option(help="运营管理员用户名 / operator admin username")] = "admin",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """创建租户、运营管理员和一把运营 API 密钥 / create a tenant, its admin and an API key."""
+    from liutong.organisation import service
+    from liutong.organisation.models import Role
+    from liutong.organisation.schemas import ApiKeyCreate, StaffCreate, TenantCreate
+
+    runtime = _runtime()
+    with runtime.transaction() as tx:
+        tenant = service.create_tenant(tx, data=TenantCreate(code=code, name=name), key=f"cli:tenant:{code}")
+        service.create_staff(tx, tenant_id=tenant.id, key=f"cli:admin:{code}:{admin}",
+                             data=StaffCreate(username=admin, display_name="运营管理员", password=password,
+                                              role=Role.operator_admin))
+        issued = service.issue_api_key(tx, tenant_id=tenant.id, key=f"cli:key:{code}:{tenant.id}",
+                                       data=ApiKeyCreate(name="operator", role=Role.operator_admin))
+    console.print(f"租户 / tenant #{tenant.id} {tenant.name}")
+    console.print(f"运营 API 密钥（只显示一次）/ operator API key (shown once): [bold]{issued.key}[/bold]")
+
+
+@app.command("platform-key")
+def platform_key(name: Annotated[str, typer.Option()] = "platform") -> None:
+    """签发平台管理员密钥（可创建租户）/ issue a platform admin key."""
+    import secrets
+
+    from liutong.organisation import service
+    from liutong.organisation.models import Role
+    from liutong.organisation.schemas import ApiKeyCreate
+
+    runtime = _runtime()
+    with runtime.transaction() as tx:
+        issued = service.issue_api_key(tx, tenant_id=None, key=f"cli:platform:{secrets.token_hex(8)}",
+                                       data=ApiKeyCreate(name=name, role=Role.platform_admin))
+    console.print(f"平台密钥（只显示一次）/ platform key (shown once): [bold]{issued.key}[/bold]")
+
+
+def main() -> None:
+    try:
+        app()
+    except LiutongError as err:
+        console.print(f"[red]错误 {err.code}[/red]: {err.message('zh')}\n[dim]{err.message('en')}[/dim]")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

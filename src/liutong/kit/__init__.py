@@ -1,0 +1,1 @@
+"""Small technical pieces shared by every business package. It stays small and technical."""

@@ -1,0 +1,149 @@
+"""Idempotency keys for every write.
+
+The client chooses the key. A write *claims* it before doing anything:
+
+* the first time, the work runs and its response is stored with the key in the same
+  transaction, so either both commit or neither does;
+* the same key with the same request returns the stored response and posts nothing;
+* the same key with a different request (or for a different operation) is a conflict;
+* a key whose request failed with a *sticky* error (insufficient balance) keeps failing
+  with that same error, even after the balance grows (see ``Runtime.transaction``).
+
+Concurrent requests with one key are serialised on PostgreSQL by a transaction-scoped
+advisory lock on the key; the second one waits, then finds the first one's response. SQLite
+serialises every write transaction already (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, BigInteger, String, func, insert, select, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from liutong.db import Base, UTCDateTime, is_postgres
+from liutong.errors import IdempotencyConflict, IdempotencyKeyRequired, LiutongError
+
+if TYPE_CHECKING:
+    from liutong.bootstrap import Tx
+
+M = TypeVar("M", bound=BaseModel)
+
+PLATFORM = 0  # the tenant id under which platform-level writes (creating tenants) keep their keys
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # succeeded | failed
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class Claim:
+    tenant_id: int
+    key: str
+    operation: str
+    request_hash: str
+
+
+def request_hash(request: Any) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    if key is None or not 1 <= len(key) <= 128 or not key.isprintable():
+        raise IdempotencyKeyRequired()
+    return key
+
+
+def claim(tx: Tx, *, tenant_id: int, key: str, operation: str, request: Any) -> Claim | dict[str, Any]:
+    """Claim ``key`` for ``operation``; returns the stored response when it was used before."""
+    check_key(key)
+    digest = request_hash(request)
+    session = tx.session
+    if is_postgres(session.get_bind()):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, :t))"), {"k": key, "t": tenant_id}
+        )
+    row = session.execute(
+        select(
+            IdempotencyKey.operation,
+            IdempotencyKey.request_hash,
+            IdempotencyKey.outcome,
+            IdempotencyKey.response,
+            IdempotencyKey.error_code,
+            IdempotencyKey.error_data,
+        ).where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key)
+    ).first()
+    if row is not None:
+        if row.operation != operation or row.request_hash != digest:
+            raise IdempotencyConflict(key=key)
+        if row.outcome == "failed":
+            raise LiutongError.rebuild(row.error_code, row.error_data or {})
+        return row.response
+    new = Claim(tenant_id=tenant_id, key=key, operation=operation, request_hash=digest)
+    tx.claims.append(new)
+    return new
+
+
+def complete(tx: Tx, claim_: Claim, response: dict[str, Any]) -> None:
+    tx.session.execute(
+        insert(IdempotencyKey).values(
+            tenant_id=claim_.tenant_id,
+            key=claim_.key,
+            operation=claim_.operation,
+            request_hash=claim_.request_hash,
+            outcome="succeeded",
+            response=response,
+            created_at=tx.now(),
+        )
+    )
+    tx.claims.remove(claim_)
+
+
+def remember_failure(tx: Tx, claim_: Claim, error: LiutongError) -> None:
+    """Record a sticky failure; runs in its own transaction after the failed one rolled back."""
+    exists = tx.session.scalar(
+        select(func.count()).where(IdempotencyKey.tenant_id == claim_.tenant_id, IdempotencyKey.key == claim_.key)
+    )
+    if exists:
+        return
+    tx.session.execute(
+        insert(IdempotencyKey).values(
+            tenant_id=claim_.tenant_id,
+            key=claim_.key,
+            operation=claim_.operation,
+            request_hash=claim_.request_hash,
+            outcome="failed",
+            error_code=error.code,
+            error_data=error.data,
+            created_at=tx.now(),
+        )
+    )
+
+
+def idempotent(
+    tx: Tx, *, tenant_id: int, key: str, operation: str, request: Any, model: type[M], run: Callable[[], M]
+) -> M:
+    """Run ``run`` once per key; replays return the first response, parsed as ``model``."""
+    got = claim(tx, tenant_id=tenant_id, key=key, operation=operation, request=request)
+    if not isinstance(got, Claim):
+        return model.model_validate(got)
+    result = run()
+    complete(tx, got, result.model_dump(mode="json"))
+    return result

@@ -1,0 +1,1 @@
+"""The double-entry ledger: accounts, journal entries, postings and points lots."""

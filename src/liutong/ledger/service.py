@@ -1,0 +1,791 @@
+"""The single posting path of the ledger, and the points lot operations built on it.
+
+Invariants held here on every backend (and again by the database where it can):
+
+* the postings of an entry sum to zero per asset (``_post``; a deferred trigger on PostgreSQL);
+* a cached balance is changed only together with its posting, under a row lock, and never
+  below the account's ``min_balance`` (checked here, and by a CHECK constraint);
+* a member's points balance equals the remaining points of their lots: only the lot
+  operations below move a lot-backed account, and each writes the lot changes it makes;
+* row locks are taken in ascending account id order, so that two entries touching the same
+  accounts in opposite directions wait for each other instead of deadlocking;
+* every write claims its idempotency key first (``kit.idempotency``).
+
+Entity, merchant and system accounts are hot aggregates: they are appended to without a lock
+and their balance is the sum of their postings.
+
+The hot path uses SQLAlchemy Core: round trips, not Python, set the ceiling.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, func, insert, or_, select, update
+
+from liutong.db import is_postgres
+from liutong.errors import (
+    EntryAlreadyReversed,
+    InsufficientBalance,
+    InvalidAmount,
+    InvalidReference,
+    LotBackedAccount,
+    MemberNotActive,
+    MemberNotFound,
+    NotFound,
+    NotReversible,
+    UnbalancedEntry,
+)
+from liutong.kit import idempotency
+from liutong.ledger.models import (
+    ASSET_OF,
+    LOT_BACKED,
+    MEMBER_KINDS,
+    Account,
+    AccountKind,
+    JournalEntry,
+    LotMovement,
+    LotStatus,
+    OwnerType,
+    PointsLot,
+    Posting,
+)
+from liutong.ledger.schemas import EntryResult, LegIn, LotChange, PostingOut
+
+if TYPE_CHECKING:
+    from liutong.bootstrap import Tx
+
+accounts_t = Account.__table__
+entries_t = JournalEntry.__table__
+postings_t = Posting.__table__
+lots_t = PointsLot.__table__
+movements_t = LotMovement.__table__
+
+ENTITY_KINDS = (
+    AccountKind.points_issued,
+    AccountKind.points_redeemed,
+    AccountKind.points_expired,
+    AccountKind.sv_issued,
+    AccountKind.receivable,
+    AccountKind.payable,
+)
+MERCHANT_KINDS = (AccountKind.receivable, AccountKind.payable)
+SYSTEM_KINDS = (AccountKind.growth_issued, AccountKind.payment_clearing, AccountKind.adjustments)
+
+
+# --- opening accounts ------------------------------------------------------------------------
+
+
+def _open(tx: Tx, tenant_id: int, owner_type: OwnerType, owner_id: int, kinds: Iterable[AccountKind]) -> None:
+    member = owner_type is OwnerType.member
+    tx.session.execute(
+        insert(accounts_t),
+        [
+            {
+                "tenant_id": tenant_id,
+                "owner_type": owner_type.value,
+                "owner_id": owner_id,
+                "kind": kind.value,
+                "asset": ASSET_OF[kind].value,
+                "balance": 0,
+                "tracks_balance": member,
+                "min_balance": 0 if member else None,
+                "created_at": tx.now(),
+            }
+            for kind in kinds
+        ],
+    )
+
+
+def open_member_accounts(tx: Tx, *, tenant_id: int, member_id: int) -> None:
+    _open(tx, tenant_id, OwnerType.member, member_id, MEMBER_KINDS)
+
+
+def open_entity_accounts(tx: Tx, *, tenant_id: int, entity_id: int) -> None:
+    _open(tx, tenant_id, OwnerType.entity, entity_id, ENTITY_KINDS)
+
+
+def open_merchant_accounts(tx: Tx, *, tenant_id: int, merchant_id: int) -> None:
+    _open(tx, tenant_id, OwnerType.merchant, merchant_id, MERCHANT_KINDS)
+
+
+def open_system_accounts(tx: Tx, *, tenant_id: int) -> None:
+    _open(tx, tenant_id, OwnerType.system, 0, SYSTEM_KINDS)
+
+
+# --- locking and looking up --------------------------------------------------------------------
+
+
+@dataclass
+class Held:
+    """A tracked account under this transaction's row lock, with its balance as it stands."""
+
+    id: int
+    kind: str
+    asset: str
+    balance: int
+    min_balance: int | None
+
+
+def _lock_member_accounts(tx: Tx, tenant_id: int, member_id: int, kinds: Sequence[AccountKind]) -> dict[str, Held]:
+    """Lock a member's accounts (ascending id) and check the member may transact."""
+    from liutong.members.models import Member
+
+    members_t = Member.__table__
+    stmt = (
+        select(
+            accounts_t.c.id,
+            accounts_t.c.kind,
+            accounts_t.c.asset,
+            accounts_t.c.balance,
+            accounts_t.c.min_balance,
+            members_t.c.status,
+        )
+        .join(members_t, members_t.c.id == accounts_t.c.owner_id)
+        .where(
+            accounts_t.c.tenant_id == tenant_id,
+            accounts_t.c.owner_type == OwnerType.member.value,
+            accounts_t.c.owner_id == member_id,
+            accounts_t.c.kind.in_([k.value for k in kinds]),
+            members_t.c.tenant_id == tenant_id,
+        )
+        .order_by(accounts_t.c.id)
+    )
+    if is_postgres(tx.session.get_bind()):
+        stmt = stmt.with_for_update(of=accounts_t)
+    rows = tx.session.execute(stmt).all()
+    if not rows:
+        raise MemberNotFound(member_id=member_id)
+    if rows[0].status != "active":
+        raise MemberNotActive(status=rows[0].status)
+    return {r.kind: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows}
+
+
+def _lock_ids(tx: Tx, ids: Iterable[int]) -> None:
+    if is_postgres(tx.session.get_bind()):
+        tx.session.execute(
+            select(accounts_t.c.id).where(accounts_t.c.id.in_(sorted(set(ids)))).order_by(accounts_t.c.id).with_for_update()
+        )
+
+
+def _owner_accounts(tx: Tx, tenant_id: int, owner_type: OwnerType, owner_ids: Iterable[int], kind: AccountKind) -> dict[int, int]:
+    """owner id → account id for one kind (aggregates: no lock)."""
+    wanted = sorted(set(owner_ids))
+    rows = tx.session.execute(
+        select(accounts_t.c.owner_id, accounts_t.c.id).where(
+            accounts_t.c.tenant_id == tenant_id,
+            accounts_t.c.owner_type == owner_type.value,
+            accounts_t.c.owner_id.in_(wanted),
+            accounts_t.c.kind == kind.value,
+        )
+    ).all()
+    found = dict(rows)
+    if len(found) != len(wanted):
+        raise InvalidReference(what="法人主体 / legal entity" if owner_type is OwnerType.entity else owner_type.value)
+    return found
+
+
+def account_id(tx: Tx, *, tenant_id: int, owner_type: OwnerType, owner_id: int, kind: AccountKind) -> int:
+    return _owner_accounts(tx, tenant_id, owner_type, [owner_id], kind)[owner_id]
+
+
+# --- the single posting function -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leg:
+    account_id: int
+    kind: str
+    asset: str
+    amount: int
+
+
+def _post(
+    tx: Tx,
+    *,
+    tenant_id: int,
+    key: str,
+    kind: str,
+    legs: Sequence[Leg],
+    held: dict[int, Held],
+    member_id: int | None = None,
+    reverses_id: int | None = None,
+    effective_at: datetime | None = None,
+    memo: str | None = None,
+    ref: str | None = None,
+) -> tuple[int, list[PostingOut]]:
+    """Write one balanced entry. ``held`` are the tracked accounts, already locked by the caller."""
+    totals: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if not isinstance(leg.amount, int) or isinstance(leg.amount, bool) or leg.amount == 0:
+            raise InvalidAmount()
+        totals[leg.asset] += leg.amount
+    for asset, total in totals.items():
+        if total != 0:
+            raise UnbalancedEntry(asset=asset, total=total)
+
+    balances = {aid: h.balance for aid, h in held.items()}
+    after: list[int | None] = []
+    for leg in legs:
+        if leg.account_id in balances:
+            balances[leg.account_id] += leg.amount
+            after.append(balances[leg.account_id])
+        else:
+            after.append(None)
+    for aid, new in balances.items():
+        floor = held[aid].min_balance
+        if floor is not None and new < floor:
+            raise InsufficientBalance(available=held[aid].balance - floor, requested=held[aid].balance - new)
+
+    now = tx.now()
+    session = tx.session
+    entry_id = session.execute(
+        insert(entries_t)
+        .values(
+            tenant_id=tenant_id,
+            idempotency_key=key,
+            kind=kind,
+            member_id=member_id,
+            reverses_id=reverses_id,
+            effective_at=effective_at or now,
+            recorded_at=now,
+            memo=memo,
+            ref=ref,
+        )
+        .returning(entries_t.c.id)
+    ).scalar_one()
+    session.execute(
+        insert(postings_t),
+        [
+            {
+                "tenant_id": tenant_id,
+                "entry_id": entry_id,
+                "account_id": leg.account_id,
+                "asset": leg.asset,
+                "amount": leg.amount,
+                "balance_after": bal,
+            }
+            for leg, bal in zip(legs, after, strict=True)
+        ],
+    )
+    changed = [{"aid": aid, "bal": new} for aid, new in balances.items() if new != held[aid].balance]
+    if changed:
+        session.execute(
+            update(accounts_t).where(accounts_t.c.id == bindparam("aid")).values(balance=bindparam("bal")),
+            changed,
+        )
+        for row in changed:
+            held[row["aid"]].balance = row["bal"]
+    return entry_id, [
+        PostingOut(account_id=leg.account_id, kind=leg.kind, asset=leg.asset, amount=leg.amount, balance_after=bal)
+        for leg, bal in zip(legs, after, strict=True)
+    ]
+
+
+def _result(
+    tx: Tx,
+    claim: idempotency.Claim,
+    *,
+    entry_id: int,
+    kind: str,
+    member_id: int | None,
+    effective_at: datetime | None,
+    postings: list[PostingOut],
+    lots: list[LotChange] | None = None,
+    reverses_id: int | None = None,
+) -> EntryResult:
+    result = EntryResult(
+        entry_id=entry_id,
+        kind=kind,
+        member_id=member_id,
+        effective_at=effective_at or tx.now(),
+        reverses_id=reverses_id,
+        postings=postings,
+        lots=lots or [],
+    )
+    idempotency.complete(tx, claim, result.model_dump(mode="json"))
+    return result
+
+
+def _positive(points: Any) -> int:
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise InvalidAmount()
+    return points
+
+
+# --- generic entries (stored value, growth, settlement accounts) -----------------------------
+
+
+def post_entry(
+    tx: Tx,
+    *,
+    tenant_id: int,
+    key: str,
+    kind: str,
+    legs: Sequence[LegIn],
+    member_id: int | None = None,
+    effective_at: datetime | None = None,
+    memo: str | None = None,
+    ref: str | None = None,
+) -> EntryResult:
+    """A balanced entry over any accounts that are not lot-backed."""
+    request = {"kind": kind, "legs": [[leg.account_id, leg.amount] for leg in legs], "member_id": member_id,
+               "memo": memo, "ref": ref}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="ledger.entry", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got)
+    if len(legs) < 2:
+        raise UnbalancedEntry(asset="-", total="需要至少两条分录 / at least two legs")
+    ids = sorted({leg.account_id for leg in legs})
+    _lock_ids(tx, ids)
+    rows = {
+        r.id: r
+        for r in tx.session.execute(
+            select(
+                accounts_t.c.id, accounts_t.c.kind, accounts_t.c.asset, accounts_t.c.balance,
+                accounts_t.c.min_balance, accounts_t.c.tracks_balance,
+            ).where(accounts_t.c.tenant_id == tenant_id, accounts_t.c.id.in_(ids))
+        ).all()
+    }
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise InvalidReference(what=f"账户 / account {missing[0]}")
+    for r in rows.values():
+        if r.kind in {k.value for k in LOT_BACKED}:
+            raise LotBackedAccount()
+    held = {r.id: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows.values() if r.tracks_balance}
+    typed = [Leg(leg.account_id, rows[leg.account_id].kind, rows[leg.account_id].asset, leg.amount) for leg in legs]
+    entry_id, postings = _post(
+        tx, tenant_id=tenant_id, key=key, kind=kind, legs=typed, held=held, member_id=member_id,
+        effective_at=effective_at, memo=memo, ref=ref,
+    )
+    return _result(tx, got, entry_id=entry_id, kind=kind, member_id=member_id, effective_at=effective_at,
+                   postings=postings)
+
+
+# --- points lots ---------------------------------------------------------------------------------
+
+
+def earn_points(
+    tx: Tx,
+    *,
+    tenant_id: int,
+    member_id: int,
+    issuer_entity_id: int,
+    points: int,
+    key: str,
+    expires_at: datetime | None,
+    vests_at: datetime | None = None,
+    effective_at: datetime | None = None,
+    memo: str | None = None,
+    ref: str | None = None,
+) -> EntryResult:
+    """Credit a new lot of ``points`` issued by ``issuer_entity_id``.
+
+    A lot with ``vests_at`` in the future is pending: it sits in the member's pending account
+    and becomes spendable only when ``vest_points`` moves it.
+    """
+    request = {"member_id": member_id, "issuer": issuer_entity_id, "points": points,
+               "expires_at": expires_at, "vests_at": vests_at, "memo": memo, "ref": ref}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.earn", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got)
+    _positive(points)
+    when = effective_at or tx.now()
+    pending = vests_at is not None and vests_at > when
+    kind = AccountKind.points_pending if pending else AccountKind.points
+    held = _lock_member_accounts(tx, tenant_id, member_id, [kind])
+    member_account = held[kind.value]
+    issued = account_id(tx, tenant_id=tenant_id, owner_type=OwnerType.entity, owner_id=issuer_entity_id,
+                        kind=AccountKind.points_issued)
+    legs = [
+        Leg(member_account.id, kind.value, "POINTS", points),
+        Leg(issued, AccountKind.points_issued.value, "POINTS", -points),
+    ]
+    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="earn", legs=legs,
+                               held={member_account.id: member_account}, member_id=member_id,
+                               effective_at=when, memo=memo, ref=ref)
+    lot_id = tx.session.execute(
+        insert(lots_t)
+        .values(
+            tenant_id=tenant_id, member_id=member_id, account_id=member_account.id,
+            issuer_entity_id=issuer_entity_id, amount=points, remaining=points,
+            status=(LotStatus.pending if pending else LotStatus.active).value,
+            earned_at=when, vests_at=vests_at, expires_at=expires_at, source_entry_id=entry_id,
+        )
+        .returning(lots_t.c.id)
+    ).scalar_one()
+    return _result(tx, got, entry_id=entry_id, kind="earn", member_id=member_id, effective_at=when,
+                   postings=postings, lots=[LotChange(lot_id=lot_id, amount=points, kind="earn")])
+
+
+def _spendable_order():
+    # Soonest expiry first; lots that never expire last; then oldest, then lowest id.
+    return (lots_t.c.expires_at.is_(None), lots_t.c.expires_at, lots_t.c.earned_at, lots_t.c.id)
+
+
+def spend_points(
+    tx: Tx,
+    *,
+    tenant_id: int,
+    member_id: int,
+    points: int,
+    key: str,
+    effective_at: datetime | None = None,
+    memo: str | None = None,
+    ref: str | None = None,
+) -> EntryResult:
+    """Draw ``points`` from the member's lots that expire first; each issuer is credited
+    with what was drawn from its lots (the redeemed points it will be charged for)."""
+    request = {"member_id": member_id, "points": points, "memo": memo, "ref": ref}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.spend", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got)
+    _positive(points)
+    when = effective_at or tx.now()
+    held = _lock_member_accounts(tx, tenant_id, member_id, [AccountKind.points])
+    account = held[AccountKind.points.value]
+    if account.balance < points:
+        raise InsufficientBalance(available=account.balance, requested=points)
+    lots = tx.session.execute(
+        select(lots_t.c.id, lots_t.c.remaining, lots_t.c.issuer_entity_id)
+        .where(
+            lots_t.c.tenant_id == tenant_id,
+            lots_t.c.member_id == member_id,
+            lots_t.c.status == LotStatus.active.value,
+            or_(lots_t.c.expires_at.is_(None), lots_t.c.expires_at > when),
+        )
+        .order_by(*_spendable_order())
+    ).all()
+    draws: list[tuple[int, int, int]] = []  # lot id, drawn, issuer
+    left = points
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        draws.append((lot.id, take, lot.issuer_entity_id))
+        left -= take
+    if left:
+        raise InsufficientBalance(available=points - left, requested=points)
+
+    by_issuer: dict[int, int] = defaultdict(int)
+    for _, take, issuer in draws:
+        by_issuer[issuer] += take
+    redeemed = _owner_accounts(tx, tenant_id, OwnerType.entity, by_issuer, AccountKind.points_redeemed)
+    legs = [Leg(account.id, AccountKind.points.value, "POINTS", -points)] + [
+        Leg(redeemed[issuer], AccountKind.points_redeemed.value, "POINTS", amount)
+        for issuer, amount in sorted(by_issuer.items())
+    ]
+    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="spend", legs=legs, held={account.id: account},
+                               member_id=member_id, effective_at=when, memo=memo, ref=ref)
+    remaining = {lot.id: lot.remaining for lot in lots}
+    _move_lots(tx, tenant_id, entry_id, [(lot_id, -take, "spend") for lot_id, take, _ in draws], remaining)
+    return _result(tx, got, entry_id=entry_id, kind="spend", member_id=member_id, effective_at=when,
+                   postings=postings,
+                   lots=[LotChange(lot_id=lot_id, amount=-take, kind="spend") for lot_id, take, _ in draws])
+
+
+def _move_lots(tx: Tx, tenant_id: int, entry_id: int, moves: Sequence[tuple[int, int, str]],
+               remaining: dict[int, int], status: dict[int, str] | None = None) -> None:
+    """Apply signed changes to lots' ``remaining`` and record each as a movement."""
+    if not moves:
+        return
+    new_remaining = dict(remaining)
+    for lot_id, delta, _ in moves:
+        new_remaining[lot_id] += delta
+    rows = []
+    for lot_id in {m[0] for m in moves}:
+        left = new_remaining[lot_id]
+        new_status = (status or {}).get(lot_id) or (LotStatus.active.value if left else LotStatus.spent.value)
+        rows.append({"lid": lot_id, "rem": left, "st": new_status})
+    tx.session.execute(
+        update(lots_t).where(lots_t.c.id == bindparam("lid")).values(remaining=bindparam("rem"), status=bindparam("st")),
+        rows,
+    )
+    tx.session.execute(
+        insert(movements_t),
+        [{"tenant_id": tenant_id, "entry_id": entry_id, "lot_id": lot_id, "amount": delta, "kind": kind}
+         for lot_id, delta, kind in moves if delta],
+    )
+
+
+def expire_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key: str) -> EntryResult | None:
+    """Expire the member's active lots whose expiry is at or before ``as_of``.
+
+    Expiry is a posting (member → the issuer's expired account, i.e. breakage), never a
+    deletion; the lots keep their history with status ``expired``. Returns None when nothing
+    was due.
+    """
+    request = {"member_id": member_id, "as_of": as_of}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.expire", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got) if got else None
+    held = _lock_member_accounts_any_status(tx, tenant_id, member_id)
+    account = held[AccountKind.points.value]
+    due = tx.session.execute(
+        select(lots_t.c.id, lots_t.c.remaining, lots_t.c.issuer_entity_id).where(
+            lots_t.c.tenant_id == tenant_id,
+            lots_t.c.member_id == member_id,
+            lots_t.c.status == LotStatus.active.value,
+            lots_t.c.expires_at <= as_of,
+        ).order_by(lots_t.c.id)
+    ).all()
+    if not due:
+        idempotency.complete(tx, got, {})
+        return None
+    by_issuer: dict[int, int] = defaultdict(int)
+    for lot in due:
+        by_issuer[lot.issuer_entity_id] += lot.remaining
+    total = sum(by_issuer.values())
+    expired_accounts = _owner_accounts(tx, tenant_id, OwnerType.entity, by_issuer, AccountKind.points_expired)
+    legs = [Leg(account.id, AccountKind.points.value, "POINTS", -total)] + [
+        Leg(expired_accounts[i], AccountKind.points_expired.value, "POINTS", n) for i, n in sorted(by_issuer.items())
+    ]
+    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="expire", legs=legs, held={account.id: account},
+                               member_id=member_id, effective_at=as_of, memo="积分过期 / points expired")
+    _move_lots(tx, tenant_id, entry_id, [(lot.id, -lot.remaining, "expire") for lot in due],
+               {lot.id: lot.remaining for lot in due}, {lot.id: LotStatus.expired.value for lot in due})
+    return _result(tx, got, entry_id=entry_id, kind="expire", member_id=member_id, effective_at=as_of,
+                   postings=postings, lots=[LotChange(lot_id=lot.id, amount=-lot.remaining, kind="expire") for lot in due])
+
+
+def _lock_member_accounts_any_status(tx: Tx, tenant_id: int, member_id: int) -> dict[str, Held]:
+    """Scheduled jobs (expiry, vesting) run for frozen members too."""
+    stmt = (
+        select(accounts_t.c.id, accounts_t.c.kind, accounts_t.c.asset, accounts_t.c.balance, accounts_t.c.min_balance)
+        .where(
+            accounts_t.c.tenant_id == tenant_id,
+            accounts_t.c.owner_type == OwnerType.member.value,
+            accounts_t.c.owner_id == member_id,
+            accounts_t.c.kind.in_([k.value for k in LOT_BACKED]),
+        )
+        .order_by(accounts_t.c.id)
+    )
+    if is_postgres(tx.session.get_bind()):
+        stmt = stmt.with_for_update()
+    rows = tx.session.execute(stmt).all()
+    if not rows:
+        raise MemberNotFound(member_id=member_id)
+    return {r.kind: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows}
+
+
+def expire_due_points(tx: Tx, *, tenant_id: int, as_of: datetime) -> int:
+    """Expire every member's lots that are due at ``as_of``; returns the number of entries.
+
+    Keys are derived from the member and ``as_of``, so a rerun after a crash posts nothing twice.
+    """
+    member_ids = tx.session.scalars(
+        select(lots_t.c.member_id).where(
+            lots_t.c.tenant_id == tenant_id,
+            lots_t.c.status == LotStatus.active.value,
+            lots_t.c.expires_at <= as_of,
+        ).distinct().order_by(lots_t.c.member_id)
+    ).all()
+    posted = 0
+    for member_id in member_ids:
+        key = f"expire:{member_id}:{as_of.isoformat()}"
+        if expire_points(tx, tenant_id=tenant_id, member_id=member_id, as_of=as_of, key=key):
+            posted += 1
+    return posted
+
+
+def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key: str) -> EntryResult | None:
+    """Make pending lots whose refund window has passed spendable."""
+    request = {"member_id": member_id, "as_of": as_of}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.vest", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got) if got else None
+    held = _lock_member_accounts_any_status(tx, tenant_id, member_id)
+    pending, active = held[AccountKind.points_pending.value], held[AccountKind.points.value]
+    due = tx.session.execute(
+        select(lots_t.c.id, lots_t.c.remaining).where(
+            lots_t.c.tenant_id == tenant_id,
+            lots_t.c.member_id == member_id,
+            lots_t.c.status == LotStatus.pending.value,
+            lots_t.c.vests_at <= as_of,
+        ).order_by(lots_t.c.id)
+    ).all()
+    total = sum(lot.remaining for lot in due)
+    if not total:
+        idempotency.complete(tx, got, {})
+        return None
+    legs = [Leg(pending.id, AccountKind.points_pending.value, "POINTS", -total),
+            Leg(active.id, AccountKind.points.value, "POINTS", total)]
+    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="vest", legs=legs,
+                               held={pending.id: pending, active.id: active}, member_id=member_id, effective_at=as_of,
+                               memo="积分解冻 / points vested")
+    tx.session.execute(
+        update(lots_t).where(lots_t.c.id.in_([lot.id for lot in due]))
+        .values(status=LotStatus.active.value, account_id=active.id)
+    )
+    return _result(tx, got, entry_id=entry_id, kind="vest", member_id=member_id, effective_at=as_of,
+                   postings=postings, lots=[LotChange(lot_id=lot.id, amount=lot.remaining, kind="vest") for lot in due])
+
+
+# --- reversals ------------------------------------------------------------------------------------
+
+
+def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str | None = None) -> EntryResult:
+    """Reverse an entry with a new entry that points at it; the original is never edited.
+
+    * an earn is reversed only while its lot is untouched (refund claw-back policies for
+      lots already spent belong to the checkout);
+    * a spend puts the points back into the very lots they came from, keeping their expiry;
+      points whose lot has expired in the meantime come back expired;
+    * other non-lot entries are negated leg by leg, within the accounts' floors.
+    """
+    request = {"entry_id": entry_id, "memo": memo}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="ledger.reverse", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got)
+    original = tx.session.execute(
+        select(entries_t).where(entries_t.c.tenant_id == tenant_id, entries_t.c.id == entry_id)
+    ).first()
+    if original is None:
+        raise NotFound(what="分录 / ledger entry")
+    if original.kind in ("reversal", "expire", "vest", "merge"):
+        raise NotReversible(reason=original.kind)
+    if tx.session.scalar(select(func.count()).where(entries_t.c.reverses_id == entry_id)):
+        raise EntryAlreadyReversed()
+    legs_rows = tx.session.execute(
+        select(postings_t.c.account_id, postings_t.c.asset, postings_t.c.amount, accounts_t.c.kind,
+               accounts_t.c.tracks_balance)
+        .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+        .where(postings_t.c.entry_id == entry_id)
+        .order_by(postings_t.c.id)
+    ).all()
+    member_id = original.member_id
+    when = tx.now()
+    memo = memo or f"冲正 #{entry_id} / reversal"
+    lot_moves: list[tuple[int, int, str]] = []
+    status: dict[int, str] = {}
+    remaining: dict[int, int] = {}
+
+    if original.kind == "earn":
+        lot = tx.session.execute(select(lots_t).where(lots_t.c.source_entry_id == entry_id)).one()
+        held = _lock_member_accounts(tx, tenant_id, member_id, [AccountKind(a.kind) for a in legs_rows if a.tracks_balance])
+        lot = tx.session.execute(select(lots_t).where(lots_t.c.id == lot.id)).one()  # re-read under the lock
+        if lot.remaining != lot.amount or lot.status not in (LotStatus.active.value, LotStatus.pending.value):
+            raise NotReversible(reason="积分已被使用或已过期 / the points were already spent or expired")
+        legs = [Leg(r.account_id, r.kind, r.asset, -r.amount) for r in legs_rows]
+        lot_moves.append((lot.id, -lot.amount, "reverse"))
+        remaining[lot.id] = lot.remaining
+        status[lot.id] = LotStatus.reversed.value
+    elif original.kind == "spend":
+        held = _lock_member_accounts(tx, tenant_id, member_id, [AccountKind.points])
+        account = held[AccountKind.points.value]
+        drawn = tx.session.execute(
+            select(movements_t.c.lot_id, movements_t.c.amount, lots_t.c.remaining, lots_t.c.status,
+                   lots_t.c.expires_at, lots_t.c.issuer_entity_id)
+            .join(lots_t, lots_t.c.id == movements_t.c.lot_id)
+            .where(movements_t.c.entry_id == entry_id)
+            .order_by(movements_t.c.id)
+        ).all()
+        back_to_member = 0
+        redeemed_back: dict[int, int] = defaultdict(int)
+        expired_now: dict[int, int] = defaultdict(int)
+        for d in drawn:
+            n = -d.amount
+            remaining.setdefault(d.lot_id, d.remaining)
+            redeemed_back[d.issuer_entity_id] += n
+            lapsed = d.status == LotStatus.expired.value or (d.expires_at is not None and d.expires_at <= when)
+            if lapsed:
+                expired_now[d.issuer_entity_id] += n
+                lot_moves += [(d.lot_id, n, "restore"), (d.lot_id, -n, "expire")]
+                status[d.lot_id] = LotStatus.expired.value
+            else:
+                back_to_member += n
+                lot_moves.append((d.lot_id, n, "restore"))
+        issuers = set(redeemed_back) | set(expired_now)
+        redeemed = _owner_accounts(tx, tenant_id, OwnerType.entity, issuers, AccountKind.points_redeemed)
+        legs = []
+        if back_to_member:
+            legs.append(Leg(account.id, AccountKind.points.value, "POINTS", back_to_member))
+        legs += [Leg(redeemed[i], AccountKind.points_redeemed.value, "POINTS", -n) for i, n in sorted(redeemed_back.items())]
+        if expired_now:
+            expired = _owner_accounts(tx, tenant_id, OwnerType.entity, expired_now, AccountKind.points_expired)
+            legs += [Leg(expired[i], AccountKind.points_expired.value, "POINTS", n) for i, n in sorted(expired_now.items())]
+    else:
+        if any(r.kind in {k.value for k in LOT_BACKED} for r in legs_rows):
+            raise NotReversible(reason=original.kind)
+        tracked = sorted({r.account_id for r in legs_rows if r.tracks_balance})
+        _lock_ids(tx, tracked)
+        held = {
+            r.id: Held(r.id, r.kind, r.asset, r.balance, r.min_balance)
+            for r in tx.session.execute(select(accounts_t).where(accounts_t.c.id.in_(tracked))).all()
+        }
+        legs = [Leg(r.account_id, r.kind, r.asset, -r.amount) for r in legs_rows]
+
+    held_by_id = {h.id: h for h in held.values()} if original.kind in ("earn", "spend") else held
+    new_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="reversal", legs=legs, held=held_by_id,
+                             member_id=member_id, reverses_id=entry_id, effective_at=when, memo=memo)
+    _move_lots(tx, tenant_id, new_id, lot_moves, remaining, status)
+    return _result(tx, got, entry_id=new_id, kind="reversal", member_id=member_id, effective_at=when,
+                   postings=postings, reverses_id=entry_id,
+                   lots=[LotChange(lot_id=lid, amount=d, kind=k) for lid, d, k in lot_moves])
+
+
+# --- merging members --------------------------------------------------------------------------------
+
+
+def move_member_balances(tx: Tx, *, tenant_id: int, source_id: int, target_id: int, key: str) -> list[int]:
+    """Move every balance and every lot of ``source_id`` to ``target_id`` (member merge).
+
+    One entry per asset moves the balances; lots are re-homed with their issuer, expiry and
+    history intact. Both members' accounts are locked in ascending id order.
+    """
+    rows = tx.session.execute(
+        select(accounts_t.c.id, accounts_t.c.owner_id, accounts_t.c.kind, accounts_t.c.asset, accounts_t.c.balance,
+               accounts_t.c.min_balance)
+        .where(accounts_t.c.tenant_id == tenant_id, accounts_t.c.owner_type == OwnerType.member.value,
+               accounts_t.c.owner_id.in_([source_id, target_id]))
+        .order_by(accounts_t.c.id)
+    ).all()
+    _lock_ids(tx, [r.id for r in rows])
+    rows = tx.session.execute(
+        select(accounts_t.c.id, accounts_t.c.owner_id, accounts_t.c.kind, accounts_t.c.asset, accounts_t.c.balance,
+               accounts_t.c.min_balance).where(accounts_t.c.id.in_([r.id for r in rows]))
+    ).all()
+    source = {r.kind: r for r in rows if r.owner_id == source_id}
+    target = {r.kind: r for r in rows if r.owner_id == target_id}
+    held = {r.id: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows}
+    by_asset: dict[str, list[Leg]] = defaultdict(list)
+    for kind, src in source.items():
+        if src.balance:
+            by_asset[src.asset] += [Leg(src.id, kind, src.asset, -src.balance),
+                                    Leg(target[kind].id, kind, src.asset, src.balance)]
+    entry_ids = []
+    for asset, legs in sorted(by_asset.items()):
+        entry_id, _ = _post(tx, tenant_id=tenant_id, key=f"{key}:{asset}", kind="merge", legs=legs, held=held,
+                            member_id=target_id, memo=f"会员合并 #{source_id} → #{target_id} / member merge")
+        entry_ids.append(entry_id)
+    for kind in LOT_BACKED:
+        tx.session.execute(
+            update(lots_t)
+            .where(lots_t.c.tenant_id == tenant_id, lots_t.c.member_id == source_id,
+                   lots_t.c.account_id == source[kind.value].id)
+            .values(member_id=target_id, account_id=target[kind.value].id)
+        )
+    return entry_ids
+
+
+__all__ = [
+    "Leg",
+    "account_id",
+    "earn_points",
+    "expire_due_points",
+    "expire_points",
+    "move_member_balances",
+    "open_entity_accounts",
+    "open_member_accounts",
+    "open_merchant_accounts",
+    "open_system_accounts",
+    "post_entry",
+    "reverse_entry",
+    "spend_points",
+    "vest_points",
+]

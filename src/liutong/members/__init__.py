@@ -1,0 +1,1 @@
+"""Members: registration, profile, identities, status, consent, member codes and merging."""

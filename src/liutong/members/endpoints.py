@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Security
+
+from liutong.members import service
+from liutong.members.models import IdentityKind
+from liutong.members.schemas import (
+    ConsentIn,
+    Consents,
+    IdentityIn,
+    MemberCodeOut,
+    MemberCodeResolve,
+    MemberOut,
+    MemberRegister,
+    MemberUpdate,
+    MergeRequest,
+    MergeResult,
+    StatusChange,
+)
+from liutong.organisation.auth import Permission as P
+from liutong.web.deps import api_call, bearer, idempotency_key
+
+router = APIRouter(tags=["members 会员"], dependencies=[Security(bearer)])
+Key = Annotated[str, Depends(idempotency_key)]
+
+
+@router.post("/members", status_code=201, response_model=MemberOut, summary="注册会员（手机号必填）")
+def register(body: MemberRegister, request: Request, key: Key) -> MemberOut:
+    with api_call(request, P.members_write) as (tx, who):
+        return service.register(tx, tenant_id=who.require_tenant(), data=body, key=key, actor=who.actor)
+
+
+@router.get("/members/lookup", response_model=MemberOut, summary="按任一标识查找会员（手机号、卡号、openid、车牌、身份证）")
+def lookup(request: Request, kind: IdentityKind, value: Annotated[str, Query(min_length=1, max_length=64)]) -> MemberOut:
+    with api_call(request, P.members_read) as (tx, who):
+        member = service.lookup(tx, tenant_id=who.require_tenant(), kind=kind, value=value)
+        return service.view(tx, member)
+
+
+@router.post("/members/merge", response_model=MergeResult, summary="合并两个会员")
+def merge(body: MergeRequest, request: Request, key: Key) -> MergeResult:
+    with api_call(request, P.members_merge) as (tx, who):
+        return service.merge(tx, tenant_id=who.require_tenant(), source_id=body.source_member_id,
+                             target_id=body.target_member_id, reason=body.reason, key=key, actor=who.actor)
+
+
+@router.post("/member-codes/resolve", response_model=MemberOut, summary="POS 扫会员码识别会员")
+def resolve_code(body: MemberCodeResolve, request: Request) -> MemberOut:
+    with api_call(request, P.members_read) as (tx, who):
+        member = service.resolve_code(tx, tenant_id=who.require_tenant(), code=body.code)
+        return service.view(tx, member)
+
+
+@router.get("/members/{member_id}", response_model=MemberOut,
+            summary="会员资料（默认脱敏；reveal=true 需授权并记录审计）")
+def get_member(member_id: int, request: Request, reveal: bool = False) -> MemberOut:
+    with api_call(request, P.members_reveal if reveal else P.members_read) as (tx, who):
+        member = service.get(tx, tenant_id=who.require_tenant(), member_id=member_id)
+        return service.view(tx, member, reveal=reveal, actor=who.actor)
+
+
+@router.patch("/members/{member_id}", response_model=MemberOut, summary="修改会员资料")
+def update(member_id: int, body: MemberUpdate, request: Request, key: Key) -> MemberOut:
+    with api_call(request, P.members_write) as (tx, who):
+        return service.update_profile(tx, tenant_id=who.require_tenant(), member_id=member_id, data=body, key=key,
+                                      actor=who.actor)
+
+
+@router.post("/members/{member_id}/identities", response_model=MemberOut, summary="绑定标识")
+def add_identity(member_id: int, body: IdentityIn, request: Request, key: Key) -> MemberOut:
+    with api_call(request, P.members_write) as (tx, who):
+        return service.add_identity(tx, tenant_id=who.require_tenant(), member_id=member_id, data=body, key=key,
+                                    actor=who.actor)
+
+
+@router.delete("/members/{member_id}/identities/{identity_id}", response_model=MemberOut, summary="解绑标识")
+def remove_identity(member_id: int, identity_id: int, request: Request, key: Key) -> MemberOut:
+    with api_call(request, P.members_write) as (tx, who):
+        return service.remove_identity(tx, tenant_id=who.require_tenant(), member_id=member_id,
+                                       identity_id=identity_id, key=key, actor=who.actor)
+
+
+@router.post("/members/{member_id}/status", response_model=MemberOut, summary="冻结 / 解冻 / 注销")
+def change_status(member_id: int, body: StatusChange, request: Request, key: Key) -> MemberOut:
+    with api_call(request, P.org_write) as (tx, who):
+        return service.change_status(tx, tenant_id=who.require_tenant(), member_id=member_id, status=body.status,
+                                     reason=body.reason, key=key, actor=who.actor)
+
+
+@router.get("/members/{member_id}/consents", response_model=Consents, summary="授权同意（当前与历史）")
+def consents(member_id: int, request: Request) -> Consents:
+    with api_call(request, P.members_read) as (tx, who):
+        return service.consents(tx, tenant_id=who.require_tenant(), member_id=member_id)
+
+
+@router.post("/members/{member_id}/consents", response_model=Consents, summary="记录一次授权或撤回")
+def record_consent(member_id: int, body: ConsentIn, request: Request, key: Key) -> Consents:
+    with api_call(request, P.members_write) as (tx, who):
+        return service.record_consent(tx, tenant_id=who.require_tenant(), member_id=member_id, data=body, key=key)
+
+
+@router.post("/members/{member_id}/code", response_model=MemberCodeOut, summary="生成动态会员码")
+def member_code(member_id: int, request: Request) -> MemberCodeOut:
+    with api_call(request, P.members_read) as (tx, who):
+        return service.issue_code(tx, tenant_id=who.require_tenant(), member_id=member_id)

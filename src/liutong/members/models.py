@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from liutong.db import Base, BigId, UTCDateTime
+
+
+class MemberStatus(StrEnum):
+    active = "active"
+    frozen = "frozen"
+    closed = "closed"
+    merged = "merged"
+
+
+class IdentityKind(StrEnum):
+    phone = "phone"
+    card = "card"
+    wechat_openid = "wechat_openid"
+    wechat_unionid = "wechat_unionid"
+    plate = "plate"
+    id_card = "id_card"
+
+
+class ConsentPurpose(StrEnum):
+    """Purposes a member consents to separately (PIPL: one consent per purpose)."""
+
+    marketing_sms = "marketing_sms"
+    marketing_wechat = "marketing_wechat"
+    marketing_email = "marketing_email"
+    personalisation = "personalisation"
+    share_with_merchants = "share_with_merchants"
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("tenant_id", "member_no"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    member_no: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default=MemberStatus.active)
+    #: AES-GCM ciphertext of the name; never stored in clear.
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    gender: Mapped[str] = mapped_column(String(8), default="unknown")
+    birthday: Mapped[date | None] = mapped_column(Date)
+    #: 行政区划代码 or a free region name, e.g. "330100" / "浙江省杭州市".
+    region: Mapped[str | None] = mapped_column(String(64))
+    tier_code: Mapped[str | None] = mapped_column(String(32))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    #: Bumped to invalidate every member code issued before (lost phone, merge, closure).
+    code_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str | None] = mapped_column(String(32))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberIdentity(Base):
+    """One way to recognise a member. Lookup goes through the keyed blind index only."""
+
+    __tablename__ = "member_identities"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "kind", "blind_index"),
+        Index("ix_member_identities_member", "tenant_id", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    blind_index: Mapped[str] = mapped_column(String(64))
+    #: Ciphertext of the normalised value; NULL for ID cards, which are kept only as a hash.
+    value_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    masked: Mapped[str] = mapped_column(String(64))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConsentEvent(Base):
+    """Consent history: the latest event per purpose is the member's current choice."""
+
+    __tablename__ = "member_consents"
+    __table_args__ = (Index("ix_member_consents_member", "tenant_id", "member_id", "purpose", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str] = mapped_column(String(32))
+    #: Version of the privacy notice the member saw, e.g. "2026-10".
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,16 @@
+"""Imports every package's models so that the metadata is complete (migrations, verify)."""
+
+from liutong.kit.idempotency import IdempotencyKey  # noqa: F401
+from liutong.ledger.models import Account, JournalEntry, LotMovement, PointsLot, Posting  # noqa: F401
+from liutong.members.models import ConsentEvent, Member, MemberIdentity  # noqa: F401
+from liutong.organisation.models import (  # noqa: F401
+    ApiKey,
+    AuditRecord,
+    LegalEntity,
+    Merchant,
+    StaffUser,
+    Store,
+    Tenant,
+    Terminal,
+    Venue,
+)

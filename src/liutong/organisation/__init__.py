@@ -1,0 +1,1 @@
+"""Tenants, legal entities, venues, merchants, stores, terminals, staff and API keys."""

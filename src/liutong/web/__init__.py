@@ -1,0 +1,1 @@
+"""The HTTP application: FastAPI, one error handler, locally served API docs."""
