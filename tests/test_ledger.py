@@ -294,3 +294,16 @@ def test_postgres_itself_refuses_an_unbalanced_entry(runtime, world):
         tx.session.execute(text("UPDATE ledger_postings SET amount = amount + 1 WHERE entry_id = :e AND amount > 0"),
                            {"e": entry.entry_id})
         tx.session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+
+
+def test_reversing_an_earn_after_its_points_vested_claws_back_from_the_spendable_balance(runtime, world):
+    with runtime.transaction() as tx:
+        m = register(tx, world, "13900000019").id
+        earn = ledger.earn_points(tx, tenant_id=world.tenant_id, member_id=m, issuer_entity_id=world.hotel_entity,
+                                  points=300, key=key(), vests_at=T0 + timedelta(days=2),
+                                  expires_at=T0 + timedelta(days=365))
+        ledger.vest_points(tx, tenant_id=world.tenant_id, member_id=m, as_of=T0 + timedelta(days=2), key=key())
+        ledger.reverse_entry(tx, tenant_id=world.tenant_id, entry_id=earn.entry_id, key=key())
+        b = _balance(tx, world, m)
+        assert (b.points, b.points_pending) == (0, 0)
+        _assert_invariants(tx, world)

@@ -81,3 +81,14 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def insert_or_ignore(bind: Any, table: Any):
+    """``INSERT … ON CONFLICT DO NOTHING`` in the dialect of ``bind`` (SQLite or PostgreSQL)."""
+    if is_postgres(bind):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()

@@ -24,10 +24,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, String, func, insert, select, text
+from sqlalchemy import JSON, BigInteger, String, insert, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liutong.db import Base, UTCDateTime, is_postgres
+from liutong.db import Base, UTCDateTime, insert_or_ignore, is_postgres
 from liutong.errors import IdempotencyConflict, IdempotencyKeyRequired, LiutongError
 
 if TYPE_CHECKING:
@@ -117,14 +117,13 @@ def complete(tx: Tx, claim_: Claim, response: dict[str, Any]) -> None:
 
 
 def remember_failure(tx: Tx, claim_: Claim, error: LiutongError) -> None:
-    """Record a sticky failure; runs in its own transaction after the failed one rolled back."""
-    exists = tx.session.scalar(
-        select(func.count()).where(IdempotencyKey.tenant_id == claim_.tenant_id, IdempotencyKey.key == claim_.key)
-    )
-    if exists:
-        return
+    """Record a sticky failure; runs in its own transaction after the failed one rolled back.
+
+    Concurrent retries of the same key may each fail and race to record it: the first
+    record wins and the others are ignored.
+    """
     tx.session.execute(
-        insert(IdempotencyKey).values(
+        insert_or_ignore(tx.session.get_bind(), IdempotencyKey).values(
             tenant_id=claim_.tenant_id,
             key=claim_.key,
             operation=claim_.operation,

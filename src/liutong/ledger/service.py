@@ -666,12 +666,15 @@ def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str 
     remaining: dict[int, int] = {}
 
     if original.kind == "earn":
+        # The lot may have vested since: claw back from the account it lives in now.
+        held = _lock_member_accounts(tx, tenant_id, member_id, LOT_BACKED)
         lot = tx.session.execute(select(lots_t).where(lots_t.c.source_entry_id == entry_id)).one()
-        held = _lock_member_accounts(tx, tenant_id, member_id, [AccountKind(a.kind) for a in legs_rows if a.tracks_balance])
-        lot = tx.session.execute(select(lots_t).where(lots_t.c.id == lot.id)).one()  # re-read under the lock
         if lot.remaining != lot.amount or lot.status not in (LotStatus.active.value, LotStatus.pending.value):
             raise NotReversible(reason="积分已被使用或已过期 / the points were already spent or expired")
-        legs = [Leg(r.account_id, r.kind, r.asset, -r.amount) for r in legs_rows]
+        kind = AccountKind.points if lot.status == LotStatus.active.value else AccountKind.points_pending
+        issued = next(r for r in legs_rows if r.kind == AccountKind.points_issued.value)
+        legs = [Leg(held[kind.value].id, kind.value, "POINTS", -lot.amount),
+                Leg(issued.account_id, issued.kind, "POINTS", lot.amount)]
         lot_moves.append((lot.id, -lot.amount, "reverse"))
         remaining[lot.id] = lot.remaining
         status[lot.id] = LotStatus.reversed.value
