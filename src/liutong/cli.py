@@ -4,6 +4,7 @@ runs in one transaction; a ``LiutongError`` is printed with its code and both me
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 from typing import Annotated
 
@@ -108,7 +109,7 @@ def ledger_verify(tenant: Annotated[int | None, typer.Option(help="只检查一�
 def tenant_create(
     code: Annotated[str, typer.Argument(help="租户编码，如 xihu-group")],
     name: Annotated[str, typer.Argument(help="租户名称")],
-    admin: Annotated[str, typer.Option(help="运营管理员用户名 / operator admin username")] = "admin",
+    admin: Annotated[str | None, typer.Option(help="运营管理员用户名，默认 admin@<code> / operator admin username")] = None,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
 ) -> None:
     """创建租户、运营管理员和一把运营 API 密钥 / create a tenant, its admin and an API key."""
@@ -117,12 +118,13 @@ def tenant_create(
     from liutong.organisation.schemas import ApiKeyCreate, StaffCreate, TenantCreate
 
     runtime = _runtime()
+    run = f"cli:{secrets.token_hex(8)}"  # each invocation is a new request
     with runtime.transaction() as tx:
-        tenant = service.create_tenant(tx, data=TenantCreate(code=code, name=name), key=f"cli:tenant:{code}")
-        service.create_staff(tx, tenant_id=tenant.id, key=f"cli:admin:{code}:{admin}",
-                             data=StaffCreate(username=admin, display_name="运营管理员", password=password,
+        tenant = service.create_tenant(tx, data=TenantCreate(code=code, name=name), key=f"{run}:tenant")
+        service.create_staff(tx, tenant_id=tenant.id, key=f"{run}:admin",
+                             data=StaffCreate(username=admin or f"admin@{code}", display_name="运营管理员", password=password,
                                               role=Role.operator_admin))
-        issued = service.issue_api_key(tx, tenant_id=tenant.id, key=f"cli:key:{code}:{tenant.id}",
+        issued = service.issue_api_key(tx, tenant_id=tenant.id, key=f"{run}:key",
                                        data=ApiKeyCreate(name="operator", role=Role.operator_admin))
     console.print(f"租户 / tenant #{tenant.id} {tenant.name}")
     console.print(f"运营 API 密钥（只显示一次）/ operator API key (shown once): [bold]{issued.key}[/bold]")
@@ -131,8 +133,6 @@ def tenant_create(
 @app.command("platform-key")
 def platform_key(name: Annotated[str, typer.Option()] = "platform") -> None:
     """签发平台管理员密钥（可创建租户）/ issue a platform admin key."""
-    import secrets
-
     from liutong.organisation import service
     from liutong.organisation.models import Role
     from liutong.organisation.schemas import ApiKeyCreate

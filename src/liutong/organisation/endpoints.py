@@ -48,7 +48,7 @@ def create_entity(body: EntityCreate, request: Request, key: Key) -> EntityOut:
         return service.create_entity(tx, tenant_id=who.require_tenant(), data=body, key=key)
 
 
-@router.get("/entities", response_model=list[EntityOut])
+@router.get("/entities", response_model=list[EntityOut], summary="法人主体列表")
 def list_entities(request: Request) -> list[EntityOut]:
     with api_call(request, P.org_read) as (tx, who):
         return service.list_entities(tx, who)
@@ -60,7 +60,7 @@ def create_venue(body: VenueCreate, request: Request, key: Key) -> VenueOut:
         return service.create_venue(tx, tenant_id=who.require_tenant(), data=body, key=key)
 
 
-@router.get("/venues", response_model=list[VenueOut])
+@router.get("/venues", response_model=list[VenueOut], summary="业态列表")
 def list_venues(request: Request) -> list[VenueOut]:
     with api_call(request, P.org_read) as (tx, who):
         return service.list_venues(tx, who)
@@ -72,13 +72,13 @@ def create_merchant(body: MerchantCreate, request: Request, key: Key) -> Merchan
         return service.create_merchant(tx, tenant_id=who.require_tenant(), data=body, key=key)
 
 
-@router.get("/merchants", response_model=list[MerchantOut])
+@router.get("/merchants", response_model=list[MerchantOut], summary="商户列表（商户密钥只见本商户）")
 def list_merchants(request: Request) -> list[MerchantOut]:
     with api_call(request, P.org_read) as (tx, who):
         return service.list_merchants(tx, who)
 
 
-@router.get("/merchants/{merchant_id}", response_model=MerchantOut)
+@router.get("/merchants/{merchant_id}", response_model=MerchantOut, summary="商户详情")
 def get_merchant(merchant_id: int, request: Request) -> MerchantOut:
     with api_call(request, P.org_read) as (tx, who):
         return service.get_merchant(tx, who, merchant_id)
@@ -90,7 +90,7 @@ def create_store(body: StoreCreate, request: Request, key: Key) -> StoreOut:
         return service.create_store(tx, tenant_id=who.require_tenant(), data=body, key=key)
 
 
-@router.get("/stores", response_model=list[StoreOut])
+@router.get("/stores", response_model=list[StoreOut], summary="门店列表")
 def list_stores(request: Request) -> list[StoreOut]:
     with api_call(request, P.org_read) as (tx, who):
         return service.list_stores(tx, who)
@@ -102,7 +102,7 @@ def create_terminal(body: TerminalCreate, request: Request, key: Key) -> Termina
         return service.create_terminal(tx, tenant_id=who.require_tenant(), data=body, key=key)
 
 
-@router.get("/terminals", response_model=list[TerminalOut])
+@router.get("/terminals", response_model=list[TerminalOut], summary="终端列表")
 def list_terminals(request: Request) -> list[TerminalOut]:
     with api_call(request, P.org_read) as (tx, who):
         return service.list_terminals(tx, who)
@@ -120,7 +120,7 @@ def create_api_key(body: ApiKeyCreate, request: Request, key: Key) -> ApiKeyOut:
         return service.issue_api_key(tx, tenant_id=who.require_tenant(), data=body, key=key)
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut])
+@router.get("/api-keys", response_model=list[ApiKeyOut], summary="API 密钥列表（不含密钥本身）")
 def list_api_keys(request: Request) -> list[ApiKeyOut]:
     with api_call(request, P.org_read) as (tx, who):
         return service.list_api_keys(tx, who)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
-import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -51,7 +51,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         error = InvalidRequest(detail=detail, fields=fields)
         return JSONResponse(status_code=422, content={"error": error.to_dict(_lang(request))})
 
-    swagger_dir = Path(swagger_ui_bundle.swagger_ui_path)
+    # Swagger UI 5 (OpenAPI 3.1) as shipped inside the fastapi-offline wheel: served from here,
+    # never from a CDN, because deployments often sit on intranets.
+    swagger_dir = Path(importlib.util.find_spec("fastapi_offline").origin).parent / "static"
     app.mount("/static/swagger", StaticFiles(directory=swagger_dir), name="swagger")
 
     @app.get("/docs", include_in_schema=False)
@@ -61,7 +63,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             title="六通 Liutong API",
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            swagger_favicon_url="/static/swagger/favicon.png",
         )
 
     from liutong.ledger.endpoints import router as ledger_router

@@ -5,7 +5,6 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from liutong import __version__
-from liutong.migrate import current
 
 router = APIRouter(tags=["health"])
 
@@ -21,6 +20,5 @@ class Health(BaseModel):
 def health(request: Request) -> Health:
     runtime = request.app.state.runtime
     with runtime.transaction() as tx:
-        tx.session.execute(text("SELECT 1"))
-    return Health(status="ok", version=__version__, database=runtime.engine.dialect.name,
-                  schema_revision=current(runtime.engine))
+        revision = tx.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return Health(status="ok", version=__version__, database=runtime.engine.dialect.name, schema_revision=revision)
