@@ -69,3 +69,10 @@ def test_a_business_error_at_the_command_line_prints_its_code_in_both_languages(
     assert exit_info.value.code == 2
     out = capsys.readouterr().out
     assert "duplicate_code" in out and "already in use" in out and "已存在" in out
+
+
+def test_verifying_an_unknown_tenant_is_a_coded_error(cli_env):
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    result = runner.invoke(app, ["ledger", "verify", "--tenant", "999"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, __import__("liutong.errors").errors.TenantNotFound)

@@ -48,3 +48,24 @@ def test_health_and_the_openapi_document_are_served(client):
     docs = client.get("/docs").text
     assert "/static/swagger/swagger-ui-bundle.js" in docs
     assert "cdn" not in docs.lower() and "https://" not in docs
+
+
+def test_platform_staff_act_inside_a_tenant_they_name_and_an_unknown_tenant_is_a_coded_404(client, runtime, world):
+    from liutong.organisation import service as org
+    from liutong.organisation.models import Role, Tenant
+    from liutong.organisation.schemas import ApiKeyCreate
+    from tests.conftest import key
+
+    with runtime.transaction() as tx:
+        platform = org.issue_api_key(tx, tenant_id=None, key=key(),
+                                     data=ApiKeyCreate(name="support", role=Role.platform_admin)).key
+        code = tx.session.get(Tenant, world.tenant_id).code
+    auth = {"Authorization": f"Bearer {platform}"}
+    assert client.get("/v1/merchants", headers={**auth, "X-Liutong-Tenant": code}).status_code == 200
+    r = client.get("/v1/merchants", headers={**auth, "X-Liutong-Tenant": "no-such-group"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "tenant_not_found"
+    # without naming a tenant, platform staff have no tenant to act in
+    assert client.get("/v1/merchants", headers=auth).json()["error"]["code"] == "permission_denied"
+    # a tenant's own key cannot be pointed at another tenant
+    r = client.get("/v1/merchants", headers={**world.headers(), "X-Liutong-Tenant": "no-such-group"})
+    assert r.status_code == 404

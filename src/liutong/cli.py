@@ -51,9 +51,11 @@ def serve(
     """启动 HTTP 服务 / run the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
+    from liutong.kit import logmask
     from liutong.web.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logmask.install()
     runtime = _runtime()
     if demo:
         from liutong.demo import seed_demo
@@ -70,7 +72,11 @@ def serve(
                                f"'http://{host}:{port}/v1/members/lookup?kind=phone&value=13800000001'")
         _print_demo(info)
     console.print(f"API 文档 / docs: http://{host}:{port}/docs")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+    config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+    server = uvicorn.Server(config)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logmask.install(logging.getLogger(name))
+    server.run()
 
 
 def _print_demo(info: dict) -> None:
@@ -84,9 +90,12 @@ def _print_demo(info: dict) -> None:
 def ledger_verify(tenant: Annotated[int | None, typer.Option(help="只检查一个租户 / one tenant only")] = None) -> None:
     """检查全部账本不变量；有违反时以非零状态退出 / check every ledger invariant."""
     from liutong.ledger.verify import verify
+    from liutong.organisation.service import get_tenant
 
     runtime = _runtime()
     with runtime.transaction() as tx:
+        if tenant is not None:
+            get_tenant(tx, tenant)
         checks = verify(tx.session, tenant)
     table = Table(title="账本校验 / ledger verify")
     table.add_column("检查 / check")

@@ -96,8 +96,8 @@ class InvalidAmount(LiutongError):
 class IdempotencyKeyRequired(LiutongError):
     code, status = "idempotency_key_required", 422
     zh, en = (
-        "写操作必须提供 Idempotency-Key（1–128 个可见字符）",
-        "Writes need an Idempotency-Key header of 1–128 printable characters",
+        "写操作必须提供 Idempotency-Key（1–128 个可见字符，不以 ~ 开头）",
+        "Writes need an Idempotency-Key header of 1–128 printable characters, not starting with ~",
     )
 
 

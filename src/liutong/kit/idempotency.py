@@ -65,15 +65,26 @@ def request_hash(request: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: Keys the system derives for work it does itself (merge legs, expiry runs) start with this;
+#: clients may not use it, so a client's key can never collide with a derived one.
+SYSTEM_PREFIX = "~"
+
+
 def check_key(key: str | None) -> str:
-    if key is None or not 1 <= len(key) <= 128 or not key.isprintable():
+    """Validate a key that a client sent."""
+    if key is None or not 1 <= len(key) <= 128 or not key.isprintable() or key.startswith(SYSTEM_PREFIX):
         raise IdempotencyKeyRequired()
     return key
 
 
+def system_key(*parts: object) -> str:
+    return SYSTEM_PREFIX + ":".join(str(p) for p in parts)
+
+
 def claim(tx: Tx, *, tenant_id: int, key: str, operation: str, request: Any) -> Claim | dict[str, Any]:
     """Claim ``key`` for ``operation``; returns the stored response when it was used before."""
-    check_key(key)
+    if not 1 <= len(key) <= 160:
+        raise IdempotencyKeyRequired()
     digest = request_hash(request)
     session = tx.session
     if is_postgres(session.get_bind()):

@@ -587,7 +587,7 @@ def expire_due_points(tx: Tx, *, tenant_id: int, as_of: datetime) -> int:
     ).all()
     posted = 0
     for member_id in member_ids:
-        key = f"expire:{member_id}:{as_of.isoformat()}"
+        key = idempotency.system_key("expire", member_id, as_of.isoformat())
         if expire_points(tx, tenant_id=tenant_id, member_id=member_id, as_of=as_of, key=key):
             posted += 1
     return posted

@@ -323,7 +323,7 @@ def merge(tx: Tx, *, tenant_id: int, source_id: int, target_id: int, reason: str
             select(func.count()).where(PointsLot.tenant_id == tenant_id, PointsLot.member_id == source_id)
         )
         entry_ids = ledger.move_member_balances(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id,
-                                                key=f"merge:{key}")
+                                                key=idempotency.system_key("merge", key))
         tx.session.execute(
             update(Member).where(Member.tenant_id == tenant_id, Member.merged_into_id == source_id)
             .values(merged_into_id=target_id)

@@ -3,6 +3,7 @@ callers see only their own merchant's stores, terminals and keys."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -95,6 +96,15 @@ def tenant_by_code(tx: Tx, code: str) -> Tenant:
     if tenant is None:
         raise TenantNotFound()
     return tenant
+
+
+def act_in_tenant(tx: Tx, principal: Principal, tenant_code: str) -> Principal:
+    """A platform admin acting inside one tenant (support, set-up). Others keep their own."""
+    if principal.role is not Role.platform_admin:
+        if principal.tenant_id is not None and tenant_by_code(tx, tenant_code).id == principal.tenant_id:
+            return principal
+        raise PermissionDenied(permission="tenant")
+    return replace(principal, tenant_id=tenant_by_code(tx, tenant_code).id)
 
 
 # --- entities, venues, merchants, stores, terminals ----------------------------------------------

@@ -12,6 +12,10 @@ from fastapi.security import HTTPBearer
 from liutong.bootstrap import Tx
 from liutong.kit.idempotency import check_key
 from liutong.organisation.auth import Permission, Principal, authenticate
+from liutong.organisation.service import act_in_tenant
+
+#: Platform staff name the tenant they act in; every other key is bound to its own tenant.
+TENANT_HEADER = "x-liutong-tenant"
 
 #: Declares the bearer scheme in the OpenAPI document; authentication itself happens in
 #: ``api_call`` inside the request's transaction.
@@ -23,6 +27,9 @@ def api_call(request: Request, permission: Permission) -> Iterator[tuple[Tx, Pri
     """One transaction for the whole request: authenticate, authorise, then the service."""
     with request.app.state.runtime.transaction() as tx:
         principal = authenticate(tx, request.headers.get("authorization"))
+        tenant_code = request.headers.get(TENANT_HEADER)
+        if tenant_code:
+            principal = act_in_tenant(tx, principal, tenant_code)
         principal.require(permission)
         yield tx, principal
 
