@@ -307,3 +307,18 @@ def test_reversing_an_earn_after_its_points_vested_claws_back_from_the_spendable
         b = _balance(tx, world, m)
         assert (b.points, b.points_pending) == (0, 0)
         _assert_invariants(tx, world)
+
+
+def test_a_transfer_between_two_members_is_reversed_leg_by_leg(runtime, world):
+    with runtime.transaction() as tx:
+        a, b = (register(tx, world, p).id for p in ("13900000020", "13900000021"))
+        acc_a, acc_b = _sv_accounts(tx, world, a, b)
+        clearing = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.system, owner_id=0,
+                                     kind=AccountKind.payment_clearing)
+        ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="recharge",
+                          legs=[LegIn(account_id=acc_a, amount=5000), LegIn(account_id=clearing, amount=-5000)])
+        move = ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="transfer",
+                                 legs=[LegIn(account_id=acc_a, amount=-2000), LegIn(account_id=acc_b, amount=2000)])
+        ledger.reverse_entry(tx, tenant_id=world.tenant_id, entry_id=move.entry_id, key=key())
+        assert (_balance(tx, world, a).sv_principal, _balance(tx, world, b).sv_principal) == (5000, 0)
+        _assert_invariants(tx, world)

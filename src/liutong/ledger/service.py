@@ -55,6 +55,7 @@ from liutong.ledger.models import (
     Posting,
 )
 from liutong.ledger.schemas import EntryResult, LegIn, LotChange, PostingOut
+from liutong.members.models import Member
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -64,6 +65,7 @@ entries_t = JournalEntry.__table__
 postings_t = Posting.__table__
 lots_t = PointsLot.__table__
 movements_t = LotMovement.__table__
+members_t = Member.__table__
 
 ENTITY_KINDS = (
     AccountKind.points_issued,
@@ -133,9 +135,6 @@ class Held:
 
 def _lock_member_accounts(tx: Tx, tenant_id: int, member_id: int, kinds: Sequence[AccountKind]) -> dict[str, Held]:
     """Lock a member's accounts (ascending id) and check the member may transact."""
-    from liutong.members.models import Member
-
-    members_t = Member.__table__
     stmt = (
         select(
             accounts_t.c.id,
@@ -211,7 +210,7 @@ def _post(
     key: str,
     kind: str,
     legs: Sequence[Leg],
-    held: dict[int, Held],
+    held: Iterable[Held],
     member_id: int | None = None,
     reverses_id: int | None = None,
     effective_at: datetime | None = None,
@@ -219,6 +218,7 @@ def _post(
     ref: str | None = None,
 ) -> tuple[int, list[PostingOut]]:
     """Write one balanced entry. ``held`` are the tracked accounts, already locked by the caller."""
+    held = {h.id: h for h in held}
     totals: dict[str, int] = defaultdict(int)
     for leg in legs:
         if not isinstance(leg.amount, int) or isinstance(leg.amount, bool) or leg.amount == 0:
@@ -357,7 +357,7 @@ def post_entry(
     for r in rows.values():
         if r.kind in {k.value for k in LOT_BACKED}:
             raise LotBackedAccount()
-    held = {r.id: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows.values() if r.tracks_balance}
+    held = [Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows.values() if r.tracks_balance]
     typed = [Leg(leg.account_id, rows[leg.account_id].kind, rows[leg.account_id].asset, leg.amount) for leg in legs]
     entry_id, postings = _post(
         tx, tenant_id=tenant_id, key=key, kind=kind, legs=typed, held=held, member_id=member_id,
@@ -407,7 +407,7 @@ def earn_points(
         Leg(issued, AccountKind.points_issued.value, "POINTS", -points),
     ]
     entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="earn", legs=legs,
-                               held={member_account.id: member_account}, member_id=member_id,
+                               held=[member_account], member_id=member_id,
                                effective_at=when, memo=memo, ref=ref)
     lot_id = tx.session.execute(
         insert(lots_t)
@@ -480,7 +480,7 @@ def spend_points(
         Leg(redeemed[issuer], AccountKind.points_redeemed.value, "POINTS", amount)
         for issuer, amount in sorted(by_issuer.items())
     ]
-    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="spend", legs=legs, held={account.id: account},
+    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="spend", legs=legs, held=[account],
                                member_id=member_id, effective_at=when, memo=memo, ref=ref)
     remaining = {lot.id: lot.remaining for lot in lots}
     _move_lots(tx, tenant_id, entry_id, [(lot_id, -take, "spend") for lot_id, take, _ in draws], remaining)
@@ -545,7 +545,7 @@ def expire_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, ke
     legs = [Leg(account.id, AccountKind.points.value, "POINTS", -total)] + [
         Leg(expired_accounts[i], AccountKind.points_expired.value, "POINTS", n) for i, n in sorted(by_issuer.items())
     ]
-    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="expire", legs=legs, held={account.id: account},
+    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="expire", legs=legs, held=[account],
                                member_id=member_id, effective_at=as_of, memo="积分过期 / points expired")
     _move_lots(tx, tenant_id, entry_id, [(lot.id, -lot.remaining, "expire") for lot in due],
                {lot.id: lot.remaining for lot in due}, {lot.id: LotStatus.expired.value for lot in due})
@@ -616,7 +616,7 @@ def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key:
     legs = [Leg(pending.id, AccountKind.points_pending.value, "POINTS", -total),
             Leg(active.id, AccountKind.points.value, "POINTS", total)]
     entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="vest", legs=legs,
-                               held={pending.id: pending, active.id: active}, member_id=member_id, effective_at=as_of,
+                               held=[pending, active], member_id=member_id, effective_at=as_of,
                                memo="积分解冻 / points vested")
     tx.session.execute(
         update(lots_t).where(lots_t.c.id.in_([lot.id for lot in due]))
@@ -723,8 +723,7 @@ def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str 
         }
         legs = [Leg(r.account_id, r.kind, r.asset, -r.amount) for r in legs_rows]
 
-    held_by_id = {h.id: h for h in held.values()} if original.kind in ("earn", "spend") else held
-    new_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="reversal", legs=legs, held=held_by_id,
+    new_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="reversal", legs=legs, held=held.values(),
                              member_id=member_id, reverses_id=entry_id, effective_at=when, memo=memo)
     _move_lots(tx, tenant_id, new_id, lot_moves, remaining, status)
     return _result(tx, got, entry_id=new_id, kind="reversal", member_id=member_id, effective_at=when,
@@ -755,7 +754,7 @@ def move_member_balances(tx: Tx, *, tenant_id: int, source_id: int, target_id: i
     ).all()
     source = {r.kind: r for r in rows if r.owner_id == source_id}
     target = {r.kind: r for r in rows if r.owner_id == target_id}
-    held = {r.id: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows}
+    held = [Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows]
     by_asset: dict[str, list[Leg]] = defaultdict(list)
     for kind, src in source.items():
         if src.balance:
