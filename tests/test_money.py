@@ -50,12 +50,26 @@ def test_partial_refunds_in_any_split_add_back_to_the_original_parts(original, d
     refunded, returned = 0, [0] * len(original)
     for point in [*cuts, total]:
         step = point - refunded
-        parts = refund_parts(original=original, total=total, refunded_before=refunded, refund=step)
+        remaining = [o - r for o, r in zip(original, returned, strict=True)]
+        parts = refund_parts(remaining=remaining, refund=step)
         assert sum(parts) == step
-        assert all(p >= 0 for p in parts)
+        assert all(0 <= p <= r for p, r in zip(parts, remaining, strict=True))
         returned = [a + b for a, b in zip(returned, parts, strict=True)]
         refunded = point
     assert returned == original
+
+
+def test_differences_of_cumulative_allocations_can_go_negative_which_is_why_refunds_split_the_remainder():
+    original = [45, 3193, 3227]
+    naive = [a - b for a, b in zip(allocate(70, original), allocate(69, original), strict=True)]
+    assert min(naive) < 0  # largest remainder is not monotone in the total
+    remaining = [o - b for o, b in zip(original, allocate(69, original), strict=True)]
+    assert min(refund_parts(remaining=remaining, refund=1)) == 0
+
+
+def test_a_refund_larger_than_what_remains_is_refused():
+    with pytest.raises(ValueError):
+        refund_parts(remaining=[1, 2], refund=4)
 
 
 def test_rounding_is_half_up_and_amounts_print_as_yuan():

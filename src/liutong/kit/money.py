@@ -35,19 +35,23 @@ def allocate(total: int, weights: Sequence[Ratio]) -> list[int]:
     return [sign * p for p in parts]
 
 
-def refund_parts(*, original: Sequence[int], total: int, refunded_before: int, refund: int) -> list[int]:
-    """The parts of a partial refund so that successive refunds add up to the original parts.
+def refund_parts(*, remaining: Sequence[int], refund: int) -> list[int]:
+    """Split a partial refund over parts that still have ``remaining`` units to give back.
 
-    ``alloc(cumulative refunded)[i] − alloc(refunded before)[i]``: whatever the split of the
-    refunds, once they reach ``total`` the parts returned equal ``original`` exactly.
+    The refund is allocated in proportion to what each part still holds, so no part ever
+    goes negative or returns more than it has, and once the refunds reach the total every
+    part has returned exactly what it took. (Allocating the cumulative refund and taking
+    differences — ``alloc(after)[i] − alloc(before)[i]`` — is *not* safe: largest-remainder
+    allocation is not monotone in the total, so a step can come out at −1 for one part.)
     """
-    if not 0 <= refunded_before <= refunded_before + refund <= total:
+    if any(r < 0 for r in remaining):
+        raise ValueError("remaining parts must not be negative")
+    left = sum(remaining)
+    if not 0 <= refund <= left:
         raise ValueError("refund exceeds what remains")
-    if total == 0:
-        return [0 for _ in original]
-    after = allocate(refunded_before + refund, original) if refunded_before + refund else [0] * len(original)
-    before = allocate(refunded_before, original) if refunded_before else [0] * len(original)
-    return [a - b for a, b in zip(after, before, strict=True)]
+    if refund == 0:
+        return [0 for _ in remaining]
+    return allocate(refund, remaining)
 
 
 def round_half_up(value: Decimal) -> int:
