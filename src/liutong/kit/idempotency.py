@@ -24,10 +24,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, String, insert, select, text
+from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liutong.db import Base, UTCDateTime, insert_or_ignore, is_postgres
+from liutong.db import Base, UTCDateTime, insert_or_ignore
 from liutong.errors import IdempotencyConflict, IdempotencyKeyRequired, LiutongError
 
 if TYPE_CHECKING:
@@ -86,43 +86,38 @@ def claim(tx: Tx, *, tenant_id: int, key: str, operation: str, request: Any) -> 
     if not 1 <= len(key) <= 160:
         raise IdempotencyKeyRequired()
     digest = request_hash(request)
-    session = tx.session
-    if is_postgres(session.get_bind()):
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, :t))"), {"k": key, "t": tenant_id}
-        )
-    row = session.execute(
-        select(
-            IdempotencyKey.operation,
-            IdempotencyKey.request_hash,
-            IdempotencyKey.outcome,
-            IdempotencyKey.response,
-            IdempotencyKey.error_code,
-            IdempotencyKey.error_data,
-        ).where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key)
-    ).first()
+    sql = tx.sql()
+    if sql.postgres:
+        sql.run("SELECT pg_advisory_xact_lock(hashtextextended(:k, :t))", {"k": key, "t": tenant_id})
+    row = sql.one(
+        "SELECT operation, request_hash, outcome, response, error_code, error_data FROM idempotency_keys "
+        "WHERE tenant_id = :t AND key = :k",
+        {"t": tenant_id, "k": key},
+    )
     if row is not None:
-        if row.operation != operation or row.request_hash != digest:
+        stored_operation, stored_hash, outcome, response, error_code, error_data = row
+        if stored_operation != operation or stored_hash != digest:
             raise IdempotencyConflict(key=key)
-        if row.outcome == "failed":
-            raise LiutongError.rebuild(row.error_code, row.error_data or {})
-        return row.response
+        if outcome == "failed":
+            raise LiutongError.rebuild(error_code, _json(error_data) or {})
+        return _json(response)
     new = Claim(tenant_id=tenant_id, key=key, operation=operation, request_hash=digest)
     tx.claims.append(new)
     return new
 
 
+def _json(value: Any) -> Any:
+    """JSON columns come back as text from SQLite and already decoded from PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def complete(tx: Tx, claim_: Claim, response: dict[str, Any]) -> None:
-    tx.session.execute(
-        insert(IdempotencyKey).values(
-            tenant_id=claim_.tenant_id,
-            key=claim_.key,
-            operation=claim_.operation,
-            request_hash=claim_.request_hash,
-            outcome="succeeded",
-            response=response,
-            created_at=tx.now(),
-        )
+    sql = tx.sql()
+    sql.run(
+        "INSERT INTO idempotency_keys (tenant_id, key, operation, request_hash, outcome, response, created_at) "
+        "VALUES (:t, :k, :op, :h, 'succeeded', :resp, :at)",
+        {"t": claim_.tenant_id, "k": claim_.key, "op": claim_.operation, "h": claim_.request_hash,
+         "resp": sql.json(response), "at": sql.time(tx.now())},
     )
     tx.claims.remove(claim_)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 
 from liutong.db import is_postgres
 from liutong.errors import (
@@ -134,54 +134,44 @@ class Held:
 
 
 def _lock_member_accounts(tx: Tx, tenant_id: int, member_id: int, kinds: Sequence[AccountKind]) -> dict[str, Held]:
-    """Lock a member's accounts (ascending id) and check the member may transact."""
-    stmt = (
-        select(
-            accounts_t.c.id,
-            accounts_t.c.kind,
-            accounts_t.c.asset,
-            accounts_t.c.balance,
-            accounts_t.c.min_balance,
-            members_t.c.status,
-        )
-        .join(members_t, members_t.c.id == accounts_t.c.owner_id)
-        .where(
-            accounts_t.c.tenant_id == tenant_id,
-            accounts_t.c.owner_type == OwnerType.member.value,
-            accounts_t.c.owner_id == member_id,
-            accounts_t.c.kind.in_([k.value for k in kinds]),
-            members_t.c.tenant_id == tenant_id,
-        )
-        .order_by(accounts_t.c.id)
+    """Lock the member's accounts (all of them, ascending id) and check the member may transact.
+
+    Locking all five costs nothing extra (one member, one statement) and keeps one global
+    lock order whatever the operation needs.
+    """
+    sql = tx.sql()
+    rows = sql.all(
+        "SELECT a.id, a.kind, a.asset, a.balance, a.min_balance, m.status FROM ledger_accounts a "
+        "JOIN members m ON m.id = a.owner_id "
+        "WHERE a.tenant_id = :tenant AND a.owner_type = 'member' AND a.owner_id = :member AND m.tenant_id = :tenant "
+        "ORDER BY a.id" + (" FOR UPDATE OF a" if sql.postgres else ""),
+        {"tenant": tenant_id, "member": member_id},
     )
-    if is_postgres(tx.session.get_bind()):
-        stmt = stmt.with_for_update(of=accounts_t)
-    rows = tx.session.execute(stmt).all()
     if not rows:
         raise MemberNotFound(member_id=member_id)
-    if rows[0].status != "active":
-        raise MemberNotActive(status=rows[0].status)
-    return {r.kind: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows}
+    if rows[0][5] != "active":
+        raise MemberNotActive(status=rows[0][5])
+    wanted = {k.value for k in kinds}
+    return {r[1]: Held(r[0], r[1], r[2], r[3], r[4]) for r in rows if r[1] in wanted}
 
 
 def _lock_ids(tx: Tx, ids: Iterable[int]) -> None:
-    if is_postgres(tx.session.get_bind()):
-        tx.session.execute(
-            select(accounts_t.c.id).where(accounts_t.c.id.in_(sorted(set(ids)))).order_by(accounts_t.c.id).with_for_update()
-        )
+    sql = tx.sql()
+    if sql.postgres:
+        placeholders, params = sql.in_list("a", sorted(set(ids)))
+        sql.run(f"SELECT id FROM ledger_accounts WHERE id IN {placeholders} ORDER BY id FOR UPDATE", params)
 
 
 def _owner_accounts(tx: Tx, tenant_id: int, owner_type: OwnerType, owner_ids: Iterable[int], kind: AccountKind) -> dict[int, int]:
     """owner id → account id for one kind (aggregates: no lock)."""
     wanted = sorted(set(owner_ids))
-    rows = tx.session.execute(
-        select(accounts_t.c.owner_id, accounts_t.c.id).where(
-            accounts_t.c.tenant_id == tenant_id,
-            accounts_t.c.owner_type == owner_type.value,
-            accounts_t.c.owner_id.in_(wanted),
-            accounts_t.c.kind == kind.value,
-        )
-    ).all()
+    sql = tx.sql()
+    placeholders, params = sql.in_list("o", wanted)
+    rows = sql.all(
+        "SELECT owner_id, id FROM ledger_accounts WHERE tenant_id = :tenant AND owner_type = :owner_type "
+        f"AND kind = :kind AND owner_id IN {placeholders}",
+        {"tenant": tenant_id, "owner_type": owner_type.value, "kind": kind.value, **params},
+    )
     found = dict(rows)
     if len(found) != len(wanted):
         raise InvalidReference(what="法人主体 / legal entity" if owner_type is OwnerType.entity else owner_type.value)
@@ -242,44 +232,24 @@ def _post(
             raise InsufficientBalance(available=held[aid].balance - floor, requested=held[aid].balance - new)
 
     now = tx.now()
-    session = tx.session
-    entry_id = session.execute(
-        insert(entries_t)
-        .values(
-            tenant_id=tenant_id,
-            idempotency_key=key,
-            kind=kind,
-            member_id=member_id,
-            reverses_id=reverses_id,
-            effective_at=effective_at or now,
-            recorded_at=now,
-            memo=memo,
-            ref=ref,
-        )
-        .returning(entries_t.c.id)
-    ).scalar_one()
-    session.execute(
-        insert(postings_t),
-        [
-            {
-                "tenant_id": tenant_id,
-                "entry_id": entry_id,
-                "account_id": leg.account_id,
-                "asset": leg.asset,
-                "amount": leg.amount,
-                "balance_after": bal,
-            }
-            for leg, bal in zip(legs, after, strict=True)
-        ],
+    sql = tx.sql()
+    (entry_id,) = sql.one(
+        "INSERT INTO ledger_entries (tenant_id, idempotency_key, kind, member_id, reverses_id, effective_at, "
+        "recorded_at, memo, ref) VALUES (:tenant, :key, :kind, :member, :reverses, :effective, :recorded, :memo, :ref) "
+        "RETURNING id",
+        {"tenant": tenant_id, "key": key, "kind": kind, "member": member_id, "reverses": reverses_id,
+         "effective": sql.time(effective_at or now), "recorded": sql.time(now), "memo": memo, "ref": ref},
+    )
+    sql.many(
+        "INSERT INTO ledger_postings (tenant_id, entry_id, account_id, asset, amount, balance_after) "
+        "VALUES (:tenant, :entry, :account, :asset, :amount, :after)",
+        [{"tenant": tenant_id, "entry": entry_id, "account": leg.account_id, "asset": leg.asset,
+          "amount": leg.amount, "after": bal} for leg, bal in zip(legs, after, strict=True)],
     )
     changed = [{"aid": aid, "bal": new} for aid, new in balances.items() if new != held[aid].balance]
-    if changed:
-        session.execute(
-            update(accounts_t).where(accounts_t.c.id == bindparam("aid")).values(balance=bindparam("bal")),
-            changed,
-        )
-        for row in changed:
-            held[row["aid"]].balance = row["bal"]
+    sql.many("UPDATE ledger_accounts SET balance = :bal WHERE id = :aid", changed)
+    for row in changed:
+        held[row["aid"]].balance = row["bal"]
     return entry_id, [
         PostingOut(account_id=leg.account_id, kind=leg.kind, asset=leg.asset, amount=leg.amount, balance_after=bal)
         for leg, bal in zip(legs, after, strict=True)
@@ -409,23 +379,17 @@ def earn_points(
     entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="earn", legs=legs,
                                held=[member_account], member_id=member_id,
                                effective_at=when, memo=memo, ref=ref)
-    lot_id = tx.session.execute(
-        insert(lots_t)
-        .values(
-            tenant_id=tenant_id, member_id=member_id, account_id=member_account.id,
-            issuer_entity_id=issuer_entity_id, amount=points, remaining=points,
-            status=(LotStatus.pending if pending else LotStatus.active).value,
-            earned_at=when, vests_at=vests_at, expires_at=expires_at, source_entry_id=entry_id,
-        )
-        .returning(lots_t.c.id)
-    ).scalar_one()
+    sql = tx.sql()
+    (lot_id,) = sql.one(
+        "INSERT INTO points_lots (tenant_id, member_id, account_id, issuer_entity_id, amount, remaining, status, "
+        "earned_at, vests_at, expires_at, source_entry_id) VALUES (:tenant, :member, :account, :issuer, :amount, "
+        ":amount, :status, :earned, :vests, :expires, :entry) RETURNING id",
+        {"tenant": tenant_id, "member": member_id, "account": member_account.id, "issuer": issuer_entity_id,
+         "amount": points, "status": (LotStatus.pending if pending else LotStatus.active).value,
+         "earned": sql.time(when), "vests": sql.time(vests_at), "expires": sql.time(expires_at), "entry": entry_id},
+    )
     return _result(tx, got, entry_id=entry_id, kind="earn", member_id=member_id, effective_at=when,
                    postings=postings, lots=[LotChange(lot_id=lot_id, amount=points, kind="earn")])
-
-
-def _spendable_order():
-    # Soonest expiry first; lots that never expire last; then oldest, then lowest id.
-    return (lots_t.c.expires_at.is_(None), lots_t.c.expires_at, lots_t.c.earned_at, lots_t.c.id)
 
 
 def spend_points(
@@ -451,23 +415,22 @@ def spend_points(
     account = held[AccountKind.points.value]
     if account.balance < points:
         raise InsufficientBalance(available=account.balance, requested=points)
-    lots = tx.session.execute(
-        select(lots_t.c.id, lots_t.c.remaining, lots_t.c.issuer_entity_id)
-        .where(
-            lots_t.c.tenant_id == tenant_id,
-            lots_t.c.member_id == member_id,
-            lots_t.c.status == LotStatus.active.value,
-            or_(lots_t.c.expires_at.is_(None), lots_t.c.expires_at > when),
-        )
-        .order_by(*_spendable_order())
-    ).all()
+    sql = tx.sql()
+    lots = sql.all(
+        "SELECT id, remaining, issuer_entity_id FROM points_lots "
+        "WHERE tenant_id = :tenant AND member_id = :member AND status = 'active' "
+        "AND (expires_at IS NULL OR expires_at > :when) "
+        # soonest expiry first, lots that never expire last, then oldest, then lowest id
+        "ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, earned_at, id",
+        {"tenant": tenant_id, "member": member_id, "when": sql.time(when)},
+    )
     draws: list[tuple[int, int, int]] = []  # lot id, drawn, issuer
     left = points
-    for lot in lots:
+    for lot_id, lot_remaining, issuer in lots:
         if left == 0:
             break
-        take = min(lot.remaining, left)
-        draws.append((lot.id, take, lot.issuer_entity_id))
+        take = min(lot_remaining, left)
+        draws.append((lot_id, take, issuer))
         left -= take
     if left:
         raise InsufficientBalance(available=points - left, requested=points)
@@ -482,7 +445,7 @@ def spend_points(
     ]
     entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="spend", legs=legs, held=[account],
                                member_id=member_id, effective_at=when, memo=memo, ref=ref)
-    remaining = {lot.id: lot.remaining for lot in lots}
+    remaining = {lot_id: lot_remaining for lot_id, lot_remaining, _ in lots}
     _move_lots(tx, tenant_id, entry_id, [(lot_id, -take, "spend") for lot_id, take, _ in draws], remaining)
     return _result(tx, got, entry_id=entry_id, kind="spend", member_id=member_id, effective_at=when,
                    postings=postings,
@@ -502,13 +465,12 @@ def _move_lots(tx: Tx, tenant_id: int, entry_id: int, moves: Sequence[tuple[int,
         left = new_remaining[lot_id]
         new_status = (status or {}).get(lot_id) or (LotStatus.active.value if left else LotStatus.spent.value)
         rows.append({"lid": lot_id, "rem": left, "st": new_status})
-    tx.session.execute(
-        update(lots_t).where(lots_t.c.id == bindparam("lid")).values(remaining=bindparam("rem"), status=bindparam("st")),
-        rows,
-    )
-    tx.session.execute(
-        insert(movements_t),
-        [{"tenant_id": tenant_id, "entry_id": entry_id, "lot_id": lot_id, "amount": delta, "kind": kind}
+    sql = tx.sql()
+    sql.many("UPDATE points_lots SET remaining = :rem, status = :st WHERE id = :lid", rows)
+    sql.many(
+        "INSERT INTO points_lot_movements (tenant_id, entry_id, lot_id, amount, kind) "
+        "VALUES (:tenant, :entry, :lot, :amount, :kind)",
+        [{"tenant": tenant_id, "entry": entry_id, "lot": lot_id, "amount": delta, "kind": kind}
          for lot_id, delta, kind in moves if delta],
     )
 
