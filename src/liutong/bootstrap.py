@@ -96,6 +96,8 @@ class Runtime:
         tx = Tx(session=session, runtime=self)
         try:
             yield tx
+            if tx.claims:
+                raise RuntimeError(f"idempotency keys claimed but never completed: {tx.claims}")
             session.commit()
         except LiutongError as err:
             session.rollback()

@@ -54,7 +54,9 @@ def build_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it would cost a round trip on every transaction; stale connections are
+    # recycled by age instead.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, **kwargs)
 
 
 def is_postgres(bind: Any) -> bool:

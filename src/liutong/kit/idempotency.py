@@ -9,9 +9,9 @@ The client chooses the key. A write *claims* it before doing anything:
 * a key whose request failed with a *sticky* error (insufficient balance) keeps failing
   with that same error, even after the balance grows (see ``Runtime.transaction``).
 
-Concurrent requests with one key are serialised on PostgreSQL by a transaction-scoped
-advisory lock on the key; the second one waits, then finds the first one's response. SQLite
-serialises every write transaction already (``BEGIN IMMEDIATE``).
+A write takes its key by inserting it (``ON CONFLICT DO NOTHING``) before any work; a
+concurrent request with the same key waits on that row until the first commits, then reads
+its answer. SQLite serialises every write transaction already (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     operation: Mapped[str] = mapped_column(String(64))
     request_hash: Mapped[str] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(16))  # succeeded | failed
+    #: pending (only ever seen inside the transaction that claimed it) | succeeded | failed
+    outcome: Mapped[str] = mapped_column(String(16))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -87,23 +88,28 @@ def claim(tx: Tx, *, tenant_id: int, key: str, operation: str, request: Any) -> 
         raise IdempotencyKeyRequired()
     digest = request_hash(request)
     sql = tx.sql()
-    if sql.postgres:
-        sql.run("SELECT pg_advisory_xact_lock(hashtextextended(:k, :t))", {"k": key, "t": tenant_id})
-    row = sql.one(
+    # Take the key by inserting it. A concurrent request holding the same key makes this
+    # insert wait until that one commits or rolls back; then either we own the key (it rolled
+    # back) or nothing is inserted and the committed answer is read below.
+    owned = sql.one(
+        "INSERT INTO idempotency_keys (tenant_id, key, operation, request_hash, outcome, created_at) "
+        "VALUES (:t, :k, :op, :h, 'pending', :at) ON CONFLICT DO NOTHING RETURNING outcome",
+        {"t": tenant_id, "k": key, "op": operation, "h": digest, "at": sql.time(tx.now())},
+    )
+    if owned is not None:
+        new = Claim(tenant_id=tenant_id, key=key, operation=operation, request_hash=digest)
+        tx.claims.append(new)
+        return new
+    stored_operation, stored_hash, outcome, response, error_code, error_data = sql.one(
         "SELECT operation, request_hash, outcome, response, error_code, error_data FROM idempotency_keys "
         "WHERE tenant_id = :t AND key = :k",
         {"t": tenant_id, "k": key},
     )
-    if row is not None:
-        stored_operation, stored_hash, outcome, response, error_code, error_data = row
-        if stored_operation != operation or stored_hash != digest:
-            raise IdempotencyConflict(key=key)
-        if outcome == "failed":
-            raise LiutongError.rebuild(error_code, _json(error_data) or {})
-        return _json(response)
-    new = Claim(tenant_id=tenant_id, key=key, operation=operation, request_hash=digest)
-    tx.claims.append(new)
-    return new
+    if stored_operation != operation or stored_hash != digest:
+        raise IdempotencyConflict(key=key)
+    if outcome == "failed":
+        raise LiutongError.rebuild(error_code, _json(error_data) or {})
+    return _json(response)
 
 
 def _json(value: Any) -> Any:
@@ -114,10 +120,8 @@ def _json(value: Any) -> Any:
 def complete(tx: Tx, claim_: Claim, response: dict[str, Any]) -> None:
     sql = tx.sql()
     sql.run(
-        "INSERT INTO idempotency_keys (tenant_id, key, operation, request_hash, outcome, response, created_at) "
-        "VALUES (:t, :k, :op, :h, 'succeeded', :resp, :at)",
-        {"t": claim_.tenant_id, "k": claim_.key, "op": claim_.operation, "h": claim_.request_hash,
-         "resp": sql.json(response), "at": sql.time(tx.now())},
+        "UPDATE idempotency_keys SET outcome = 'succeeded', response = :resp WHERE tenant_id = :t AND key = :k",
+        {"t": claim_.tenant_id, "k": claim_.key, "resp": sql.json(response)},
     )
     tx.claims.remove(claim_)
 

@@ -133,25 +133,40 @@ class Held:
     min_balance: int | None
 
 
-def _lock_member_accounts(tx: Tx, tenant_id: int, member_id: int, kinds: Sequence[AccountKind]) -> dict[str, Held]:
+def _lock_member_accounts(
+    tx: Tx, tenant_id: int, member_id: int, kinds: Sequence[AccountKind], *, issuer: int | None = None,
+) -> dict[str, Held]:
     """Lock the member's accounts (all of them, ascending id) and check the member may transact.
 
-    Locking all five costs nothing extra (one member, one statement) and keeps one global
-    lock order whatever the operation needs.
+    Locking all five costs nothing extra (one member, one statement) and keeps one global lock
+    order whatever the operation needs. With ``issuer``, the same round trip also finds (without
+    locking: it is a hot aggregate) that entity's ``points_issued`` account, under the key
+    ``"issuer"``.
     """
     sql = tx.sql()
-    rows = sql.all(
-        "SELECT a.id, a.kind, a.asset, a.balance, a.min_balance, m.status FROM ledger_accounts a "
-        "JOIN members m ON m.id = a.owner_id "
-        "WHERE a.tenant_id = :tenant AND a.owner_type = 'member' AND a.owner_id = :member AND m.tenant_id = :tenant "
-        "ORDER BY a.id" + (" FOR UPDATE OF a" if sql.postgres else ""),
-        {"tenant": tenant_id, "member": member_id},
+    query = (
+        "WITH m AS (SELECT a.id, a.kind, a.asset, a.balance, a.min_balance, mm.status FROM ledger_accounts a "
+        "JOIN members mm ON mm.id = a.owner_id "
+        "WHERE a.tenant_id = :tenant AND a.owner_type = 'member' AND a.owner_id = :member AND mm.tenant_id = :tenant "
+        "ORDER BY a.id" + (" FOR UPDATE OF a" if sql.postgres else "") + ") "
+        "SELECT id, kind, asset, balance, min_balance, status FROM m"
     )
-    if not rows:
+    params: dict[str, Any] = {"tenant": tenant_id, "member": member_id}
+    if issuer is not None:
+        query += (
+            " UNION ALL SELECT id, 'issuer', asset, balance, min_balance, 'entity' FROM ledger_accounts "
+            "WHERE tenant_id = :tenant AND owner_type = 'entity' AND owner_id = :issuer AND kind = 'points_issued'"
+        )
+        params["issuer"] = issuer
+    rows = sql.all(query, params)
+    members = [r for r in rows if r[5] != "entity"]
+    if not members:
         raise MemberNotFound(member_id=member_id)
-    if rows[0][5] != "active":
-        raise MemberNotActive(status=rows[0][5])
-    wanted = {k.value for k in kinds}
+    if members[0][5] != "active":
+        raise MemberNotActive(status=members[0][5])
+    if issuer is not None and len(members) == len(rows):
+        raise InvalidReference(what="法人主体 / legal entity")
+    wanted = {k.value for k in kinds} | {"issuer"}
     return {r[1]: Held(r[0], r[1], r[2], r[3], r[4]) for r in rows if r[1] in wanted}
 
 
@@ -368,10 +383,9 @@ def earn_points(
     when = effective_at or tx.now()
     pending = vests_at is not None and vests_at > when
     kind = AccountKind.points_pending if pending else AccountKind.points
-    held = _lock_member_accounts(tx, tenant_id, member_id, [kind])
+    held = _lock_member_accounts(tx, tenant_id, member_id, [kind], issuer=issuer_entity_id)
     member_account = held[kind.value]
-    issued = account_id(tx, tenant_id=tenant_id, owner_type=OwnerType.entity, owner_id=issuer_entity_id,
-                        kind=AccountKind.points_issued)
+    issued = held["issuer"].id
     legs = [
         Leg(member_account.id, kind.value, "POINTS", points),
         Leg(issued, AccountKind.points_issued.value, "POINTS", -points),
@@ -416,21 +430,26 @@ def spend_points(
     if account.balance < points:
         raise InsufficientBalance(available=account.balance, requested=points)
     sql = tx.sql()
+    # Each lot comes with its issuer's redeemed account, the one charged for what is drawn.
     lots = sql.all(
-        "SELECT id, remaining, issuer_entity_id FROM points_lots "
-        "WHERE tenant_id = :tenant AND member_id = :member AND status = 'active' "
-        "AND (expires_at IS NULL OR expires_at > :when) "
+        "SELECT l.id, l.remaining, l.issuer_entity_id, a.id FROM points_lots l "
+        "JOIN ledger_accounts a ON a.tenant_id = l.tenant_id AND a.owner_type = 'entity' "
+        "AND a.owner_id = l.issuer_entity_id AND a.kind = 'points_redeemed' "
+        "WHERE l.tenant_id = :tenant AND l.member_id = :member AND l.status = 'active' "
+        "AND (l.expires_at IS NULL OR l.expires_at > :when) "
         # soonest expiry first, lots that never expire last, then oldest, then lowest id
-        "ORDER BY CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, earned_at, id",
+        "ORDER BY CASE WHEN l.expires_at IS NULL THEN 1 ELSE 0 END, l.expires_at, l.earned_at, l.id",
         {"tenant": tenant_id, "member": member_id, "when": sql.time(when)},
     )
     draws: list[tuple[int, int, int]] = []  # lot id, drawn, issuer
     left = points
-    for lot_id, lot_remaining, issuer in lots:
+    redeemed: dict[int, int] = {}
+    for lot_id, lot_remaining, issuer, redeemed_account in lots:
         if left == 0:
             break
         take = min(lot_remaining, left)
         draws.append((lot_id, take, issuer))
+        redeemed[issuer] = redeemed_account
         left -= take
     if left:
         raise InsufficientBalance(available=points - left, requested=points)
@@ -438,14 +457,13 @@ def spend_points(
     by_issuer: dict[int, int] = defaultdict(int)
     for _, take, issuer in draws:
         by_issuer[issuer] += take
-    redeemed = _owner_accounts(tx, tenant_id, OwnerType.entity, by_issuer, AccountKind.points_redeemed)
     legs = [Leg(account.id, AccountKind.points.value, "POINTS", -points)] + [
         Leg(redeemed[issuer], AccountKind.points_redeemed.value, "POINTS", amount)
         for issuer, amount in sorted(by_issuer.items())
     ]
     entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="spend", legs=legs, held=[account],
                                member_id=member_id, effective_at=when, memo=memo, ref=ref)
-    remaining = {lot_id: lot_remaining for lot_id, lot_remaining, _ in lots}
+    remaining = {lot[0]: lot[1] for lot in lots}
     _move_lots(tx, tenant_id, entry_id, [(lot_id, -take, "spend") for lot_id, take, _ in draws], remaining)
     return _result(tx, got, entry_id=entry_id, kind="spend", member_id=member_id, effective_at=when,
                    postings=postings,
