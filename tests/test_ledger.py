@@ -322,3 +322,16 @@ def test_a_transfer_between_two_members_is_reversed_leg_by_leg(runtime, world):
         ledger.reverse_entry(tx, tenant_id=world.tenant_id, entry_id=move.entry_id, key=key())
         assert (_balance(tx, world, a).sv_principal, _balance(tx, world, b).sv_principal) == (5000, 0)
         _assert_invariants(tx, world)
+
+
+def test_points_of_a_frozen_member_still_expire_on_schedule(runtime, world):
+    from liutong.members import service as members
+
+    with runtime.transaction() as tx:
+        m = register(tx, world, "13900000022").id
+        _earn(tx, world, m, 70, expires_in_days=3)
+        members.change_status(tx, tenant_id=world.tenant_id, member_id=m, status="frozen", reason="风控", key=key(), actor="t")
+    with runtime.transaction() as tx:
+        assert ledger.expire_due_points(tx, tenant_id=world.tenant_id, as_of=T0 + timedelta(days=4)) == 1
+        assert _balance(tx, world, m).points == 0
+        _assert_invariants(tx, world)

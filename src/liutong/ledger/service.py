@@ -135,8 +135,11 @@ class Held:
 
 def _lock_member_accounts(
     tx: Tx, tenant_id: int, member_id: int, kinds: Sequence[AccountKind], *, issuer: int | None = None,
+    require_active: bool = True,
 ) -> dict[str, Held]:
-    """Lock the member's accounts (all of them, ascending id) and check the member may transact.
+    """Lock the member's accounts (all of them, ascending id) and check the member may transact
+    (scheduled jobs such as expiry and vesting pass ``require_active=False``: they run for
+    frozen members too).
 
     Locking all five costs nothing extra (one member, one statement) and keeps one global lock
     order whatever the operation needs. With ``issuer``, the same round trip also finds (without
@@ -162,7 +165,7 @@ def _lock_member_accounts(
     members = [r for r in rows if r[5] != "entity"]
     if not members:
         raise MemberNotFound(member_id=member_id)
-    if members[0][5] != "active":
+    if require_active and members[0][5] != "active":
         raise MemberNotActive(status=members[0][5])
     if issuer is not None and len(members) == len(rows):
         raise InvalidReference(what="法人主体 / legal entity")
@@ -504,7 +507,7 @@ def expire_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, ke
     got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.expire", request=request)
     if not isinstance(got, idempotency.Claim):
         return EntryResult.model_validate(got) if got else None
-    held = _lock_member_accounts_any_status(tx, tenant_id, member_id)
+    held = _lock_member_accounts(tx, tenant_id, member_id, LOT_BACKED, require_active=False)
     account = held[AccountKind.points.value]
     due = tx.session.execute(
         select(lots_t.c.id, lots_t.c.remaining, lots_t.c.issuer_entity_id).where(
@@ -533,26 +536,6 @@ def expire_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, ke
                    postings=postings, lots=[LotChange(lot_id=lot.id, amount=-lot.remaining, kind="expire") for lot in due])
 
 
-def _lock_member_accounts_any_status(tx: Tx, tenant_id: int, member_id: int) -> dict[str, Held]:
-    """Scheduled jobs (expiry, vesting) run for frozen members too."""
-    stmt = (
-        select(accounts_t.c.id, accounts_t.c.kind, accounts_t.c.asset, accounts_t.c.balance, accounts_t.c.min_balance)
-        .where(
-            accounts_t.c.tenant_id == tenant_id,
-            accounts_t.c.owner_type == OwnerType.member.value,
-            accounts_t.c.owner_id == member_id,
-            accounts_t.c.kind.in_([k.value for k in LOT_BACKED]),
-        )
-        .order_by(accounts_t.c.id)
-    )
-    if is_postgres(tx.session.get_bind()):
-        stmt = stmt.with_for_update()
-    rows = tx.session.execute(stmt).all()
-    if not rows:
-        raise MemberNotFound(member_id=member_id)
-    return {r.kind: Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows}
-
-
 def expire_due_points(tx: Tx, *, tenant_id: int, as_of: datetime) -> int:
     """Expire every member's lots that are due at ``as_of``; returns the number of entries.
 
@@ -579,7 +562,7 @@ def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key:
     got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.vest", request=request)
     if not isinstance(got, idempotency.Claim):
         return EntryResult.model_validate(got) if got else None
-    held = _lock_member_accounts_any_status(tx, tenant_id, member_id)
+    held = _lock_member_accounts(tx, tenant_id, member_id, LOT_BACKED, require_active=False)
     pending, active = held[AccountKind.points_pending.value], held[AccountKind.points.value]
     due = tx.session.execute(
         select(lots_t.c.id, lots_t.c.remaining).where(
