@@ -335,3 +335,21 @@ def test_points_of_a_frozen_member_still_expire_on_schedule(runtime, world):
         assert ledger.expire_due_points(tx, tenant_id=world.tenant_id, as_of=T0 + timedelta(days=4)) == 1
         assert _balance(tx, world, m).points == 0
         _assert_invariants(tx, world)
+
+
+def test_postgres_refuses_an_entry_inserted_without_balancing_postings(runtime, world):
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("the deferred balance trigger exists on PostgreSQL only")
+    from sqlalchemy.exc import DBAPIError
+
+    with runtime.transaction() as tx:
+        m = register(tx, world, "13900000023").id
+        points = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.member, owner_id=m,
+                                   kind=AccountKind.points)
+    with pytest.raises(DBAPIError, match="does not balance"), runtime.transaction() as tx:
+        entry = tx.session.execute(text(
+            "INSERT INTO ledger_entries (tenant_id, idempotency_key, kind, effective_at, recorded_at) "
+            "VALUES (:t, 'forged', 'earn', now(), now()) RETURNING id"), {"t": world.tenant_id}).scalar_one()
+        tx.session.execute(text("INSERT INTO ledger_postings (tenant_id, entry_id, account_id, asset, amount) "
+                                "VALUES (:t, :e, :a, 'POINTS', 1000)"), {"t": world.tenant_id, "e": entry, "a": points})
+        tx.session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))

@@ -59,7 +59,9 @@ class DriverSQL:
         self._cursor.execute(self._sql(sql), params or {})
 
     def many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
+        if len(rows) == 1:  # psycopg batches even one row through pipeline mode, at a cost
+            self._cursor.execute(self._sql(sql), rows[0])
+        elif rows:
             self._cursor.executemany(self._sql(sql), rows)
 
     @staticmethod

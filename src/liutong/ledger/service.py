@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
 
-from liutong.db import is_postgres
 from liutong.errors import (
     EntryAlreadyReversed,
     InsufficientBalance,
@@ -211,6 +210,30 @@ class Leg:
     amount: int
 
 
+@dataclass
+class LotChanges:
+    """What an entry does to points lots, written together with its postings."""
+
+    #: (lot id, signed change of ``remaining``, movement kind)
+    moves: Sequence[tuple[int, int, str]] = ()
+    #: ``remaining`` of each moved lot before this entry
+    remaining: dict[int, int] = field(default_factory=dict)
+    #: explicit new status per lot; otherwise active while something remains, else spent
+    status: dict[int, str] = field(default_factory=dict)
+    #: the lot an earn creates (column → value; ``source_entry_id`` is filled in)
+    new_lot: dict[str, Any] | None = None
+
+    def lot_rows(self) -> list[tuple[int, int, str]]:
+        left = dict(self.remaining)
+        for lot_id, delta, _ in self.moves:
+            left[lot_id] += delta
+        return [
+            (lot_id, left[lot_id],
+             self.status.get(lot_id) or (LotStatus.active.value if left[lot_id] else LotStatus.spent.value))
+            for lot_id in sorted({m[0] for m in self.moves})
+        ]
+
+
 def _post(
     tx: Tx,
     *,
@@ -219,13 +242,18 @@ def _post(
     kind: str,
     legs: Sequence[Leg],
     held: Iterable[Held],
+    lots: LotChanges | None = None,
     member_id: int | None = None,
     reverses_id: int | None = None,
     effective_at: datetime | None = None,
     memo: str | None = None,
     ref: str | None = None,
-) -> tuple[int, list[PostingOut]]:
-    """Write one balanced entry. ``held`` are the tracked accounts, already locked by the caller."""
+) -> tuple[int, list[PostingOut], int | None]:
+    """Write one balanced entry with its postings, balances and lot changes.
+
+    ``held`` are the tracked accounts, already locked by the caller. Returns the entry id,
+    the postings and the id of the lot created (earn), if any.
+    """
     held = {h.id: h for h in held}
     totals: dict[str, int] = defaultdict(int)
     for leg in legs:
@@ -251,27 +279,104 @@ def _post(
 
     now = tx.now()
     sql = tx.sql()
-    (entry_id,) = sql.one(
-        "INSERT INTO ledger_entries (tenant_id, idempotency_key, kind, member_id, reverses_id, effective_at, "
-        "recorded_at, memo, ref) VALUES (:tenant, :key, :kind, :member, :reverses, :effective, :recorded, :memo, :ref) "
-        "RETURNING id",
-        {"tenant": tenant_id, "key": key, "kind": kind, "member": member_id, "reverses": reverses_id,
-         "effective": sql.time(effective_at or now), "recorded": sql.time(now), "memo": memo, "ref": ref},
-    )
-    sql.many(
-        "INSERT INTO ledger_postings (tenant_id, entry_id, account_id, asset, amount, balance_after) "
-        "VALUES (:tenant, :entry, :account, :asset, :amount, :after)",
-        [{"tenant": tenant_id, "entry": entry_id, "account": leg.account_id, "asset": leg.asset,
-          "amount": leg.amount, "after": bal} for leg, bal in zip(legs, after, strict=True)],
-    )
-    changed = [{"aid": aid, "bal": new} for aid, new in balances.items() if new != held[aid].balance]
-    sql.many("UPDATE ledger_accounts SET balance = :bal WHERE id = :aid", changed)
-    for row in changed:
-        held[row["aid"]].balance = row["bal"]
+    lots = lots or LotChanges()
+    entry = {"tenant": tenant_id, "key": key, "kind": kind, "member": member_id, "reverses": reverses_id,
+             "effective": sql.time(effective_at or now), "recorded": sql.time(now), "memo": memo, "ref": ref}
+    postings = [(leg.account_id, leg.asset, leg.amount, bal) for leg, bal in zip(legs, after, strict=True)]
+    changed = [(aid, new) for aid, new in balances.items() if new != held[aid].balance]
+    lot_rows = lots.lot_rows()
+    movements = [(lot_id, delta, mkind) for lot_id, delta, mkind in lots.moves if delta]
+    new_lot = dict(lots.new_lot or {})
+    for column in ("earned_at", "vests_at", "expires_at"):
+        if column in new_lot:
+            new_lot[column] = sql.time(new_lot[column])
+    write = _write_entry_postgres if sql.postgres else _write_entry_stepwise
+    entry_id, lot_id = write(sql, entry, postings, changed, lot_rows, movements, new_lot)
+    for aid, new in changed:
+        held[aid].balance = new
     return entry_id, [
         PostingOut(account_id=leg.account_id, kind=leg.kind, asset=leg.asset, amount=leg.amount, balance_after=bal)
         for leg, bal in zip(legs, after, strict=True)
+    ], lot_id
+
+
+_ENTRY_COLUMNS = "tenant_id, idempotency_key, kind, member_id, reverses_id, effective_at, recorded_at, memo, ref"
+_ENTRY_VALUES = ":tenant, :key, :kind, :member, :reverses, :effective, :recorded, :memo, :ref"
+_LOT_COLUMNS = ("tenant_id", "member_id", "account_id", "issuer_entity_id", "amount", "remaining", "status",
+                "earned_at", "vests_at", "expires_at")
+
+
+def _write_entry_stepwise(sql, entry, postings, changed, lot_rows, movements, new_lot) -> tuple[int, int | None]:
+    """SQLite: one statement per table (SQLite has no data-modifying CTEs)."""
+    (entry_id,) = sql.one(f"INSERT INTO ledger_entries ({_ENTRY_COLUMNS}) VALUES ({_ENTRY_VALUES}) RETURNING id", entry)
+    tenant = entry["tenant"]
+    sql.many(
+        "INSERT INTO ledger_postings (tenant_id, entry_id, account_id, asset, amount, balance_after) "
+        "VALUES (:t, :e, :a, :s, :m, :b)",
+        [{"t": tenant, "e": entry_id, "a": a, "s": s, "m": m, "b": b} for a, s, m, b in postings],
+    )
+    sql.many("UPDATE ledger_accounts SET balance = :bal WHERE id = :aid", [{"aid": a, "bal": b} for a, b in changed])
+    sql.many("UPDATE points_lots SET remaining = :rem, status = :st WHERE id = :lid",
+             [{"lid": lot, "rem": rem, "st": st} for lot, rem, st in lot_rows])
+    sql.many("INSERT INTO points_lot_movements (tenant_id, entry_id, lot_id, amount, kind) VALUES (:t, :e, :l, :m, :k)",
+             [{"t": tenant, "e": entry_id, "l": lot, "m": m, "k": k} for lot, m, k in movements])
+    lot_id = None
+    if new_lot:
+        columns = ", ".join((*_LOT_COLUMNS, "source_entry_id"))
+        values = ", ".join(f":{c}" for c in _LOT_COLUMNS)
+        (lot_id,) = sql.one(f"INSERT INTO points_lots ({columns}) VALUES ({values}, :entry) RETURNING id",
+                            {**new_lot, "entry": entry_id})
+    return entry_id, lot_id
+
+
+def _values(prefix: str, rows: Sequence[tuple], casts: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """``(VALUES (CAST(:p0_0 AS BIGINT), …), …)`` and its parameters."""
+    params: dict[str, Any] = {}
+    tuples = []
+    for i, row in enumerate(rows):
+        cells = []
+        for j, (value, cast) in enumerate(zip(row, casts, strict=True)):
+            params[f"{prefix}{i}_{j}"] = value
+            cells.append(f"CAST(:{prefix}{i}_{j} AS {cast})")
+        tuples.append("(" + ", ".join(cells) + ")")
+    return "(VALUES " + ", ".join(tuples) + ")", params
+
+
+def _write_entry_postgres(sql, entry, postings, changed, lot_rows, movements, new_lot) -> tuple[int, int | None]:
+    """PostgreSQL: the whole entry in one statement (data-modifying CTEs), one round trip."""
+    params = dict(entry)
+    values, more = _values("p", postings, ("BIGINT", "VARCHAR", "BIGINT", "BIGINT"))
+    params |= more
+    parts = [
+        f"e AS (INSERT INTO ledger_entries ({_ENTRY_COLUMNS}) VALUES ({_ENTRY_VALUES}) RETURNING id)",
+        "p AS (INSERT INTO ledger_postings (tenant_id, entry_id, account_id, asset, amount, balance_after) "
+        f"SELECT :tenant, e.id, v.a, v.s, v.m, v.b FROM e, {values} AS v(a, s, m, b))",
     ]
+    if changed:
+        values, more = _values("b", changed, ("BIGINT", "BIGINT"))
+        params |= more
+        parts.append(f"b AS (UPDATE ledger_accounts t SET balance = v.bal FROM {values} AS v(id, bal) WHERE t.id = v.id)")
+    if lot_rows:
+        values, more = _values("l", lot_rows, ("BIGINT", "BIGINT", "VARCHAR"))
+        params |= more
+        parts.append("lu AS (UPDATE points_lots t SET remaining = v.rem, status = v.st "
+                     f"FROM {values} AS v(id, rem, st) WHERE t.id = v.id)")
+    if movements:
+        values, more = _values("m", movements, ("BIGINT", "BIGINT", "VARCHAR"))
+        params |= more
+        parts.append("lm AS (INSERT INTO points_lot_movements (tenant_id, entry_id, lot_id, amount, kind) "
+                     f"SELECT :tenant, e.id, v.l, v.m, v.k FROM e, {values} AS v(l, m, k))")
+    select_lot = "NULL"
+    if new_lot:
+        casts = ("BIGINT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "VARCHAR", "TIMESTAMP", "TIMESTAMP",
+                 "TIMESTAMP")
+        cells = ", ".join(f"CAST(:n_{c} AS {cast})" for c, cast in zip(_LOT_COLUMNS, casts, strict=True))
+        params |= {f"n_{c}": new_lot[c] for c in _LOT_COLUMNS}
+        parts.append(f"nl AS (INSERT INTO points_lots ({', '.join(_LOT_COLUMNS)}, source_entry_id) "
+                     f"SELECT {cells}, e.id FROM e RETURNING id)")
+        select_lot = "(SELECT id FROM nl)"
+    entry_id, lot_id = sql.one("WITH " + ", ".join(parts) + f" SELECT e.id, {select_lot} FROM e", params)
+    return entry_id, lot_id
 
 
 def _result(
@@ -347,7 +452,7 @@ def post_entry(
             raise LotBackedAccount()
     held = [Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows.values() if r.tracks_balance]
     typed = [Leg(leg.account_id, rows[leg.account_id].kind, rows[leg.account_id].asset, leg.amount) for leg in legs]
-    entry_id, postings = _post(
+    entry_id, postings, _ = _post(
         tx, tenant_id=tenant_id, key=key, kind=kind, legs=typed, held=held, member_id=member_id,
         effective_at=effective_at, memo=memo, ref=ref,
     )
@@ -393,18 +498,13 @@ def earn_points(
         Leg(member_account.id, kind.value, "POINTS", points),
         Leg(issued, AccountKind.points_issued.value, "POINTS", -points),
     ]
-    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="earn", legs=legs,
-                               held=[member_account], member_id=member_id,
-                               effective_at=when, memo=memo, ref=ref)
-    sql = tx.sql()
-    (lot_id,) = sql.one(
-        "INSERT INTO points_lots (tenant_id, member_id, account_id, issuer_entity_id, amount, remaining, status, "
-        "earned_at, vests_at, expires_at, source_entry_id) VALUES (:tenant, :member, :account, :issuer, :amount, "
-        ":amount, :status, :earned, :vests, :expires, :entry) RETURNING id",
-        {"tenant": tenant_id, "member": member_id, "account": member_account.id, "issuer": issuer_entity_id,
-         "amount": points, "status": (LotStatus.pending if pending else LotStatus.active).value,
-         "earned": sql.time(when), "vests": sql.time(vests_at), "expires": sql.time(expires_at), "entry": entry_id},
-    )
+    lot = {"tenant_id": tenant_id, "member_id": member_id, "account_id": member_account.id,
+           "issuer_entity_id": issuer_entity_id, "amount": points, "remaining": points,
+           "status": (LotStatus.pending if pending else LotStatus.active).value, "earned_at": when,
+           "vests_at": vests_at, "expires_at": expires_at}
+    entry_id, postings, lot_id = _post(tx, tenant_id=tenant_id, key=key, kind="earn", legs=legs,
+                                       held=[member_account], lots=LotChanges(new_lot=lot), member_id=member_id,
+                                       effective_at=when, memo=memo, ref=ref)
     return _result(tx, got, entry_id=entry_id, kind="earn", member_id=member_id, effective_at=when,
                    postings=postings, lots=[LotChange(lot_id=lot_id, amount=points, kind="earn")])
 
@@ -464,36 +564,13 @@ def spend_points(
         Leg(redeemed[issuer], AccountKind.points_redeemed.value, "POINTS", amount)
         for issuer, amount in sorted(by_issuer.items())
     ]
-    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="spend", legs=legs, held=[account],
-                               member_id=member_id, effective_at=when, memo=memo, ref=ref)
-    remaining = {lot[0]: lot[1] for lot in lots}
-    _move_lots(tx, tenant_id, entry_id, [(lot_id, -take, "spend") for lot_id, take, _ in draws], remaining)
+    changes = LotChanges(moves=[(lot_id, -take, "spend") for lot_id, take, _ in draws],
+                         remaining={lot[0]: lot[1] for lot in lots})
+    entry_id, postings, _ = _post(tx, tenant_id=tenant_id, key=key, kind="spend", legs=legs, held=[account],
+                                  lots=changes, member_id=member_id, effective_at=when, memo=memo, ref=ref)
     return _result(tx, got, entry_id=entry_id, kind="spend", member_id=member_id, effective_at=when,
                    postings=postings,
                    lots=[LotChange(lot_id=lot_id, amount=-take, kind="spend") for lot_id, take, _ in draws])
-
-
-def _move_lots(tx: Tx, tenant_id: int, entry_id: int, moves: Sequence[tuple[int, int, str]],
-               remaining: dict[int, int], status: dict[int, str] | None = None) -> None:
-    """Apply signed changes to lots' ``remaining`` and record each as a movement."""
-    if not moves:
-        return
-    new_remaining = dict(remaining)
-    for lot_id, delta, _ in moves:
-        new_remaining[lot_id] += delta
-    rows = []
-    for lot_id in {m[0] for m in moves}:
-        left = new_remaining[lot_id]
-        new_status = (status or {}).get(lot_id) or (LotStatus.active.value if left else LotStatus.spent.value)
-        rows.append({"lid": lot_id, "rem": left, "st": new_status})
-    sql = tx.sql()
-    sql.many("UPDATE points_lots SET remaining = :rem, status = :st WHERE id = :lid", rows)
-    sql.many(
-        "INSERT INTO points_lot_movements (tenant_id, entry_id, lot_id, amount, kind) "
-        "VALUES (:tenant, :entry, :lot, :amount, :kind)",
-        [{"tenant": tenant_id, "entry": entry_id, "lot": lot_id, "amount": delta, "kind": kind}
-         for lot_id, delta, kind in moves if delta],
-    )
 
 
 def expire_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key: str) -> EntryResult | None:
@@ -528,10 +605,12 @@ def expire_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, ke
     legs = [Leg(account.id, AccountKind.points.value, "POINTS", -total)] + [
         Leg(expired_accounts[i], AccountKind.points_expired.value, "POINTS", n) for i, n in sorted(by_issuer.items())
     ]
-    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="expire", legs=legs, held=[account],
-                               member_id=member_id, effective_at=as_of, memo="积分过期 / points expired")
-    _move_lots(tx, tenant_id, entry_id, [(lot.id, -lot.remaining, "expire") for lot in due],
-               {lot.id: lot.remaining for lot in due}, {lot.id: LotStatus.expired.value for lot in due})
+    changes = LotChanges(moves=[(lot.id, -lot.remaining, "expire") for lot in due],
+                         remaining={lot.id: lot.remaining for lot in due},
+                         status={lot.id: LotStatus.expired.value for lot in due})
+    entry_id, postings, _ = _post(tx, tenant_id=tenant_id, key=key, kind="expire", legs=legs, held=[account],
+                                  lots=changes, member_id=member_id, effective_at=as_of,
+                                  memo="积分过期 / points expired")
     return _result(tx, got, entry_id=entry_id, kind="expire", member_id=member_id, effective_at=as_of,
                    postings=postings, lots=[LotChange(lot_id=lot.id, amount=-lot.remaining, kind="expire") for lot in due])
 
@@ -578,7 +657,7 @@ def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key:
         return None
     legs = [Leg(pending.id, AccountKind.points_pending.value, "POINTS", -total),
             Leg(active.id, AccountKind.points.value, "POINTS", total)]
-    entry_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="vest", legs=legs,
+    entry_id, postings, _ = _post(tx, tenant_id=tenant_id, key=key, kind="vest", legs=legs,
                                held=[pending, active], member_id=member_id, effective_at=as_of,
                                memo="积分解冻 / points vested")
     tx.session.execute(
@@ -686,9 +765,9 @@ def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str 
         }
         legs = [Leg(r.account_id, r.kind, r.asset, -r.amount) for r in legs_rows]
 
-    new_id, postings = _post(tx, tenant_id=tenant_id, key=key, kind="reversal", legs=legs, held=held.values(),
-                             member_id=member_id, reverses_id=entry_id, effective_at=when, memo=memo)
-    _move_lots(tx, tenant_id, new_id, lot_moves, remaining, status)
+    new_id, postings, _ = _post(tx, tenant_id=tenant_id, key=key, kind="reversal", legs=legs, held=held.values(),
+                                lots=LotChanges(moves=lot_moves, remaining=remaining, status=status),
+                                member_id=member_id, reverses_id=entry_id, effective_at=when, memo=memo)
     return _result(tx, got, entry_id=new_id, kind="reversal", member_id=member_id, effective_at=when,
                    postings=postings, reverses_id=entry_id,
                    lots=[LotChange(lot_id=lid, amount=d, kind=k) for lid, d, k in lot_moves])
@@ -725,7 +804,7 @@ def move_member_balances(tx: Tx, *, tenant_id: int, source_id: int, target_id: i
                                     Leg(target[kind].id, kind, src.asset, src.balance)]
     entry_ids = []
     for asset, legs in sorted(by_asset.items()):
-        entry_id, _ = _post(tx, tenant_id=tenant_id, key=f"{key}:{asset}", kind="merge", legs=legs, held=held,
+        entry_id, _, _ = _post(tx, tenant_id=tenant_id, key=f"{key}:{asset}", kind="merge", legs=legs, held=held,
                             member_id=target_id, memo=f"会员合并 #{source_id} → #{target_id} / member merge")
         entry_ids.append(entry_id)
     for kind in LOT_BACKED:
