@@ -14,7 +14,10 @@ Invariants held here on every backend (and again by the database where it can):
 Entity, merchant and system accounts are hot aggregates: they are appended to without a lock
 and their balance is the sum of their postings.
 
-The hot path uses SQLAlchemy Core: round trips, not Python, set the ceiling.
+The hot path (claim, lock, write) runs plain SQL on the transaction's own driver cursor
+(``kit.driver_sql``): SQLAlchemy's per-statement work cost more than SQLite itself. On
+PostgreSQL an entry is written in one statement; round trips, not Python, set the ceiling.
+Less frequent work (reversals, merges, scheduled jobs) stays in SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -54,7 +57,6 @@ from liutong.ledger.models import (
     Posting,
 )
 from liutong.ledger.schemas import EntryResult, LegIn, LotChange, PostingOut
-from liutong.members.models import Member
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -64,7 +66,6 @@ entries_t = JournalEntry.__table__
 postings_t = Posting.__table__
 lots_t = PointsLot.__table__
 movements_t = LotMovement.__table__
-members_t = Member.__table__
 
 ENTITY_KINDS = (
     AccountKind.points_issued,
