@@ -353,3 +353,12 @@ def test_postgres_refuses_an_entry_inserted_without_balancing_postings(runtime, 
         tx.session.execute(text("INSERT INTO ledger_postings (tenant_id, entry_id, account_id, asset, amount) "
                                 "VALUES (:t, :e, :a, 'POINTS', 1000)"), {"t": world.tenant_id, "e": entry, "a": points})
         tx.session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+
+
+def test_a_key_replayed_inside_the_same_unit_of_work_returns_the_first_answer(runtime, world):
+    with runtime.transaction() as tx:
+        m = register(tx, world, "13900000024").id
+        k = key()
+        first = _earn(tx, world, m, 40, k=k)
+        assert _earn(tx, world, m, 40, k=k) == first
+        assert _balance(tx, world, m).points == 40
