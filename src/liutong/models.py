@@ -14,3 +14,4 @@ from liutong.organisation.models import (  # noqa: F401
     Terminal,
     Venue,
 )
+from liutong.program.models import ProgramVersion  # noqa: F401

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     members_merge = "members.merge"
     ledger_read = "ledger.read"
     ledger_adjust = "ledger.adjust"
+    program_write = "program.write"
 
 
 P = Permission

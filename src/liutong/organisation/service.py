@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from liutong.errors import DuplicateCode, InvalidReference, NotFound, PermissionDenied, TenantNotFound
 from liutong.kit import idempotency
 from liutong.ledger import service as ledger
+from liutong.program import service as program
 from liutong.organisation.auth import MERCHANT_ROLES, Principal, hash_password, hash_secret, new_key_material
 from liutong.organisation.models import (
     ApiKey,
@@ -78,6 +79,7 @@ def create_tenant(tx: Tx, *, data: TenantCreate, key: str) -> TenantOut:
         tenant = Tenant(code=data.code, name=data.name, timezone=data.timezone, created_at=tx.now())
         _insert(tx, tenant, data.code)
         ledger.open_system_accounts(tx, tenant_id=tenant.id)
+        program.start_program(tx, tenant_id=tenant.id)
         return _out(TenantOut, tenant)
 
     return idempotency.idempotent(tx, tenant_id=idempotency.PLATFORM, key=key, operation="tenant.create",

@@ -69,10 +69,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     from liutong.ledger.endpoints import router as ledger_router
     from liutong.members.endpoints import router as members_router
     from liutong.organisation.endpoints import router as organisation_router
+    from liutong.program.endpoints import router as program_router
     from liutong.web.health import router as health_router
 
     app.include_router(health_router)
     app.include_router(organisation_router, prefix="/v1")
     app.include_router(members_router, prefix="/v1")
     app.include_router(ledger_router, prefix="/v1")
+    app.include_router(program_router, prefix="/v1")
     return app
