@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -92,3 +92,15 @@ def history(tx: Tx, *, tenant_id: int, member_ids: list[int], cursor: str | None
         for r in rows[:limit]
     ]
     return HistoryPage(items=items, next_cursor=_encode(items[-1].posting_id) if len(rows) > limit else None)
+
+
+def spendable_points(tx: Tx, *, tenant_id: int, member_id: int, at: datetime) -> int:
+    """Points the member can spend at ``at``: active lots not yet past their expiry (a lot
+    that has lapsed is not spendable even before the expiry job has posted it)."""
+    return int(tx.session.scalar(
+        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
+            PointsLot.tenant_id == tenant_id, PointsLot.member_id == member_id,
+            PointsLot.status == LotStatus.active.value,
+            (PointsLot.expires_at.is_(None)) | (PointsLot.expires_at > at),
+        )
+    ))

@@ -175,6 +175,12 @@ def update_profile(tx: Tx, *, tenant_id: int, member_id: int, data: MemberUpdate
                                   model=MemberOut, run=run)
 
 
+def require_active(member: Member) -> None:
+    """Only an active member earns, spends or shows a member code."""
+    if member.status != MemberStatus.active:
+        raise MemberNotActive(status=member.status)
+
+
 def _require_open(member: Member) -> None:
     if member.status in (MemberStatus.closed, MemberStatus.merged):
         raise MemberNotActive(status=member.status)
@@ -358,8 +364,7 @@ def merged_family(tx: Tx, *, tenant_id: int, member_id: int) -> list[int]:
 
 def issue_code(tx: Tx, *, tenant_id: int, member_id: int, now: datetime | None = None) -> MemberCodeOut:
     member = get(tx, tenant_id=tenant_id, member_id=member_id)
-    if member.status != MemberStatus.active:
-        raise MemberNotActive(status=member.status)
+    require_active(member)
     code = member_code.issue(tx.vault.member_code_key, tenant_id=tenant_id, member_id=member.id,
                              epoch=member.code_epoch, now=now or tx.now(), ttl=tx.settings.member_code_ttl_seconds)
     return MemberCodeOut(code=code.code, issued_at=code.issued_at, expires_at=code.expires_at)
@@ -373,6 +378,5 @@ def resolve_code(tx: Tx, *, tenant_id: int, code: str, now: datetime | None = No
     epoch = member.code_epoch if member is not None else -1
     member_code.verify(tx.vault.member_code_key, parsed, tenant_id=tenant_id, current_epoch=epoch,
                        now=now or tx.now(), ttl=tx.settings.member_code_ttl_seconds)
-    if member.status != MemberStatus.active:
-        raise MemberNotActive(status=member.status)
+    require_active(member)
     return member

@@ -66,6 +66,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             swagger_favicon_url="/static/swagger/favicon.png",
         )
 
+    from liutong.checkout.endpoints import router as checkout_router
     from liutong.ledger.endpoints import router as ledger_router
     from liutong.members.endpoints import router as members_router
     from liutong.organisation.endpoints import router as organisation_router
@@ -77,4 +78,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(members_router, prefix="/v1")
     app.include_router(ledger_router, prefix="/v1")
     app.include_router(program_router, prefix="/v1")
+    app.include_router(checkout_router, prefix="/v1")
     return app

@@ -1,0 +1,1 @@
+"""Checkout: the one transaction every POS, gate, front desk and parking exit makes."""

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, model_validator
+
+from liutong.program.rules import Code
+
+
+class MemberRef(BaseModel):
+    """How the till identifies the member: exactly one of these."""
+
+    member_id: int | None = None
+    member_code: str | None = Field(default=None, max_length=200, description="会员码（扫码）")
+    phone: str | None = Field(default=None, max_length=32)
+    plate: str | None = Field(default=None, max_length=16)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MemberRef:
+        given = [v for v in (self.member_id, self.member_code, self.phone, self.plate) if v is not None]
+        if len(given) != 1:
+            raise ValueError("identify the member by exactly one of member_id, member_code, phone, plate")
+        return self
+
+
+class CartLine(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    category: Code
+    qty: int = Field(gt=0, le=10_000)
+    unit_price: int = Field(ge=0, le=10**9, description="单价（分）/ unit price in fen")
+
+
+class QuoteRequest(BaseModel):
+    terminal_id: int | None = Field(default=None, description="终端；终端密钥可省略 / implied by a terminal key")
+    member: MemberRef | None = None
+    lines: list[CartLine] = Field(min_length=1, max_length=200)
+    points: int = Field(default=0, ge=0, le=100_000_000, description="会员想用的积分 / points to pay with")
+    at: datetime | None = Field(default=None, description="消费时间，默认现在 / purchase time, default now")
+
+
+class QuotedMember(BaseModel):
+    id: int
+    member_no: str
+    tier_code: str
+    tier_name: str
+    growth: int
+    points_spendable: int
+
+
+class QuotedLine(BaseModel):
+    sku: str
+    category: str
+    qty: int
+    unit_price: int
+    gross: int
+    discount: int
+    discount_benefit: str | None
+    points_value: int
+    paid: int
+
+
+class QuotedPoints(BaseModel):
+    requested: int
+    max_usable: int
+    applied: int
+    value: int
+    refused_because: str | None
+
+
+class QuotedEarnPart(BaseModel):
+    rule: str
+    label: str
+    points: int
+
+
+class QuotedEarn(BaseModel):
+    points: int
+    growth: int
+    explanation: str
+    parts: list[QuotedEarnPart]
+
+
+class Quote(BaseModel):
+    """The price breakdown a till shows before the member pays. Quoting changes nothing."""
+
+    program_version: int
+    merchant_id: int
+    venue_format: str
+    member: QuotedMember | None
+    lines: list[QuotedLine]
+    gross: int
+    discount: int
+    points: QuotedPoints
+    payable: int
+    earn: QuotedEarn
+    benefits_applied: list[str]
