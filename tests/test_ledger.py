@@ -362,3 +362,35 @@ def test_a_key_replayed_inside_the_same_unit_of_work_returns_the_first_answer(ru
         first = _earn(tx, world, m, 40, k=k)
         assert _earn(tx, world, m, 40, k=k) == first
         assert _balance(tx, world, m).points == 40
+
+
+def test_a_spend_given_back_in_parts_returns_exactly_what_it_drew_from_each_lot(runtime, world):
+    with runtime.transaction() as tx:
+        m = register(tx, world, "13900000025").id
+        a = _earn(tx, world, m, 333, expires_in_days=30).lots[0].lot_id
+        b = _earn(tx, world, m, 1_000, expires_in_days=300, issuer=world.hotel_entity).lots[0].lot_id
+        spend = _spend(tx, world, m, 1_000)  # 333 from a, 667 from b
+        for part in (100, 1, 499):
+            ledger.restore_points(tx, tenant_id=world.tenant_id, spend_entry_id=spend.entry_id, points=part, key=key())
+        rest = ledger.reverse_entry(tx, tenant_id=world.tenant_id, entry_id=spend.entry_id, key=key())
+        assert sum(c.amount for c in rest.lots) == 400
+        lots = {lot.id: lot.remaining for lot in queries.lots(tx, tenant_id=world.tenant_id, member_id=m)}
+        assert lots == {a: 333, b: 1_000}
+        _assert_invariants(tx, world)
+    with pytest.raises(EntryAlreadyReversed), runtime.transaction() as tx:
+        ledger.reverse_entry(tx, tenant_id=world.tenant_id, entry_id=spend.entry_id, key=key())
+    with pytest.raises(NotReversible), runtime.transaction() as tx:
+        ledger.restore_points(tx, tenant_id=world.tenant_id, spend_entry_id=spend.entry_id, points=1, key=key())
+
+
+def test_points_clawed_back_after_they_were_spent_come_from_the_members_other_lots(runtime, world):
+    with runtime.transaction() as tx:
+        m = register(tx, world, "13900000026").id
+        earn = _earn(tx, world, m, 500)
+        _spend(tx, world, m, 450)  # the purchase's points are mostly gone
+        _earn(tx, world, m, 200, expires_in_days=100, issuer=world.mall_entity)
+        back = ledger.claw_back_points(tx, tenant_id=world.tenant_id, earn_entry_id=earn.entry_id, points=300,
+                                       key=key())
+        assert sum(-c.amount for c in back.lots) == 250  # 50 left in the lot + 200 from the other lot
+        assert _balance(tx, world, m).points == 0
+        _assert_invariants(tx, world)

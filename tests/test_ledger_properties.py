@@ -23,6 +23,8 @@ op = st.one_of(
     st.tuples(st.just("spend"), st.integers(0, 2), st.integers(1, 400)),
     st.tuples(st.just("advance"), st.integers(1, 20)),
     st.tuples(st.just("reverse"), st.integers(0, 50)),
+    st.tuples(st.just("restore"), st.integers(0, 50), st.integers(1, 300)),
+    st.tuples(st.just("claw_back"), st.integers(0, 50), st.integers(1, 600)),
 )
 
 
@@ -35,6 +37,8 @@ def test_no_sequence_of_ledger_operations_breaks_an_invariant(runtime, world, op
         members = [register(tx, world, str(next(_phones))).id for _ in range(3)]
     issuers = [world.park_entity, world.hotel_entity]
     entries: list[int] = []
+    spends: list[int] = []
+    earns: list[int] = []
     for step in ops:
         try:
             with runtime.transaction() as tx:
@@ -45,10 +49,21 @@ def test_no_sequence_of_ledger_operations_breaks_an_invariant(runtime, world, op
                         points=points, key=key(), expires_at=now[0] + timedelta(days=days),
                         vests_at=now[0] + timedelta(days=2) if pending else None)
                     entries.append(result.entry_id)
+                    earns.append(result.entry_id)
                 elif step[0] == "spend":
                     _, m, points = step
-                    entries.append(ledger.spend_points(tx, tenant_id=world.tenant_id, member_id=members[m],
-                                                       points=points, key=key()).entry_id)
+                    spent = ledger.spend_points(tx, tenant_id=world.tenant_id, member_id=members[m],
+                                                points=points, key=key()).entry_id
+                    entries.append(spent)
+                    spends.append(spent)
+                elif step[0] == "restore":
+                    if spends:
+                        ledger.restore_points(tx, tenant_id=world.tenant_id, spend_entry_id=spends[step[1] % len(spends)],
+                                              points=step[2], key=key())
+                elif step[0] == "claw_back":
+                    if earns:
+                        ledger.claw_back_points(tx, tenant_id=world.tenant_id, earn_entry_id=earns[step[1] % len(earns)],
+                                                points=step[2], key=key())
                 elif step[0] == "advance":
                     now[0] += timedelta(days=step[1])
                     for m in members:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from liutong.errors import (
     EntryAlreadyReversed,
@@ -43,6 +43,7 @@ from liutong.errors import (
     UnbalancedEntry,
 )
 from liutong.kit import idempotency
+from liutong.kit.money import refund_parts
 from liutong.ledger.models import (
     ASSET_OF,
     LOT_BACKED,
@@ -690,9 +691,9 @@ def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str 
     ).first()
     if original is None:
         raise NotFound(what="分录 / ledger entry")
-    if original.kind in ("reversal", "expire", "vest", "merge"):
+    if original.kind in ("reversal", "restore", "claw_back", "expire", "vest", "merge"):
         raise NotReversible(reason=original.kind)
-    if tx.session.scalar(select(func.count()).where(entries_t.c.reverses_id == entry_id)):
+    if original.kind != "spend" and tx.session.scalar(select(func.count()).where(entries_t.c.reverses_id == entry_id)):
         raise EntryAlreadyReversed()
     legs_rows = tx.session.execute(
         select(postings_t.c.account_id, postings_t.c.asset, postings_t.c.amount, accounts_t.c.kind,
@@ -723,38 +724,10 @@ def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str 
         status[lot.id] = LotStatus.reversed.value
     elif original.kind == "spend":
         held = _lock_member_accounts(tx, tenant_id, member_id, [AccountKind.points])
-        account = held[AccountKind.points.value]
-        drawn = tx.session.execute(
-            select(movements_t.c.lot_id, movements_t.c.amount, lots_t.c.remaining, lots_t.c.status,
-                   lots_t.c.expires_at, lots_t.c.issuer_entity_id)
-            .join(lots_t, lots_t.c.id == movements_t.c.lot_id)
-            .where(movements_t.c.entry_id == entry_id)
-            .order_by(movements_t.c.id)
-        ).all()
-        back_to_member = 0
-        redeemed_back: dict[int, int] = defaultdict(int)
-        expired_now: dict[int, int] = defaultdict(int)
-        for d in drawn:
-            n = -d.amount
-            remaining.setdefault(d.lot_id, d.remaining)
-            redeemed_back[d.issuer_entity_id] += n
-            lapsed = d.status == LotStatus.expired.value or (d.expires_at is not None and d.expires_at <= when)
-            if lapsed:
-                expired_now[d.issuer_entity_id] += n
-                lot_moves += [(d.lot_id, n, "restore"), (d.lot_id, -n, "expire")]
-                status[d.lot_id] = LotStatus.expired.value
-            else:
-                back_to_member += n
-                lot_moves.append((d.lot_id, n, "restore"))
-        issuers = set(redeemed_back) | set(expired_now)
-        redeemed = _owner_accounts(tx, tenant_id, OwnerType.entity, issuers, AccountKind.points_redeemed)
-        legs = []
-        if back_to_member:
-            legs.append(Leg(account.id, AccountKind.points.value, "POINTS", back_to_member))
-        legs += [Leg(redeemed[i], AccountKind.points_redeemed.value, "POINTS", -n) for i, n in sorted(redeemed_back.items())]
-        if expired_now:
-            expired = _owner_accounts(tx, tenant_id, OwnerType.entity, expired_now, AccountKind.points_expired)
-            legs += [Leg(expired[i], AccountKind.points_expired.value, "POINTS", n) for i, n in sorted(expired_now.items())]
+        plan = _restore_plan(tx, tenant_id, entry_id, points=None, when=when)
+        if not plan.total:
+            raise EntryAlreadyReversed()
+        legs, lot_moves, remaining, status = plan.legs(held[AccountKind.points.value]), plan.moves, plan.remaining, plan.status
     else:
         if any(r.kind in {k.value for k in LOT_BACKED} for r in legs_rows):
             raise NotReversible(reason=original.kind)
@@ -772,6 +745,170 @@ def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str 
     return _result(tx, got, entry_id=new_id, kind="reversal", member_id=member_id, effective_at=when,
                    postings=postings, reverses_id=entry_id,
                    lots=[LotChange(lot_id=lid, amount=d, kind=k) for lid, d, k in lot_moves])
+
+
+@dataclass
+class _RestorePlan:
+    """What putting (part of) a spend back into its lots does."""
+
+    to_member: int = 0
+    redeemed_back: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # issuer → points
+    expired_now: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    redeemed_accounts: dict[int, int] = field(default_factory=dict)
+    expired_accounts: dict[int, int] = field(default_factory=dict)
+    moves: list[tuple[int, int, str]] = field(default_factory=list)
+    remaining: dict[int, int] = field(default_factory=dict)
+    status: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.redeemed_back.values())
+
+    def legs(self, account: Held) -> list[Leg]:
+        legs = [Leg(account.id, AccountKind.points.value, "POINTS", self.to_member)] if self.to_member else []
+        legs += [Leg(self.redeemed_accounts[i], AccountKind.points_redeemed.value, "POINTS", -n)
+                 for i, n in sorted(self.redeemed_back.items()) if n]
+        legs += [Leg(self.expired_accounts[i], AccountKind.points_expired.value, "POINTS", n)
+                 for i, n in sorted(self.expired_now.items()) if n]
+        return legs
+
+
+def _restore_plan(tx: Tx, tenant_id: int, spend_entry_id: int, *, points: int | None, when: datetime) -> _RestorePlan:
+    """Split ``points`` (all that is left when None) over the lots a spend drew from, in
+    proportion to what each lot has not had back yet, so that partial restores in any split
+    add up to exactly what was drawn. Points whose lot has lapsed come back expired."""
+    drawn_rows = tx.session.execute(
+        select(movements_t.c.lot_id, func.sum(movements_t.c.amount).label("drawn"))
+        .where(movements_t.c.entry_id == spend_entry_id, movements_t.c.kind == "spend")
+        .group_by(movements_t.c.lot_id).order_by(movements_t.c.lot_id)
+    ).all()
+    back_rows = dict(tx.session.execute(
+        select(movements_t.c.lot_id, func.sum(movements_t.c.amount))
+        .join(entries_t, entries_t.c.id == movements_t.c.entry_id)
+        .where(entries_t.c.reverses_id == spend_entry_id, movements_t.c.kind == "restore")
+        .group_by(movements_t.c.lot_id)
+    ).all())
+    lot_ids = [r.lot_id for r in drawn_rows]
+    # (PostgreSQL sums come back as Decimal)
+    open_to_restore = [int(-r.drawn - back_rows.get(r.lot_id, 0)) for r in drawn_rows]
+    wanted = sum(open_to_restore) if points is None else points
+    if wanted > sum(open_to_restore):
+        raise NotReversible(reason=f"最多还可退回 {sum(open_to_restore)} 积分 / at most {sum(open_to_restore)} points left")
+    plan = _RestorePlan()
+    if not wanted:
+        return plan
+    lots = {r.id: r for r in tx.session.execute(select(lots_t).where(lots_t.c.id.in_(lot_ids))).all()}
+    for lot_id, n in zip(lot_ids, refund_parts(remaining=open_to_restore, refund=wanted), strict=True):
+        if not n:
+            continue
+        lot = lots[lot_id]
+        plan.remaining[lot_id] = lot.remaining
+        plan.redeemed_back[lot.issuer_entity_id] += n
+        lapsed = lot.status == LotStatus.expired.value or (lot.expires_at is not None and lot.expires_at <= when)
+        if lapsed:
+            plan.expired_now[lot.issuer_entity_id] += n
+            plan.moves += [(lot_id, n, "restore"), (lot_id, -n, "expire")]
+            plan.status[lot_id] = LotStatus.expired.value
+        else:
+            plan.to_member += n
+            plan.moves.append((lot_id, n, "restore"))
+    plan.redeemed_accounts = _owner_accounts(tx, tenant_id, OwnerType.entity, plan.redeemed_back,
+                                             AccountKind.points_redeemed)
+    if plan.expired_now:
+        plan.expired_accounts = _owner_accounts(tx, tenant_id, OwnerType.entity, plan.expired_now,
+                                                AccountKind.points_expired)
+    return plan
+
+
+def _source_entry(tx: Tx, tenant_id: int, entry_id: int, kind: str) -> Any:
+    row = tx.session.execute(
+        select(entries_t).where(entries_t.c.tenant_id == tenant_id, entries_t.c.id == entry_id)
+    ).first()
+    if row is None or row.kind != kind:
+        raise NotFound(what="分录 / ledger entry")
+    return row
+
+
+def restore_points(tx: Tx, *, tenant_id: int, spend_entry_id: int, points: int, key: str,
+                   memo: str | None = None, ref: str | None = None) -> EntryResult:
+    """Give back part of a spend (a refund of some lines): the points return to the lots they
+    were drawn from, keeping their expiry; several partial restores add up to the spend."""
+    request = {"spend": spend_entry_id, "points": points, "memo": memo, "ref": ref}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.restore", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got)
+    _positive(points)
+    spend = _source_entry(tx, tenant_id, spend_entry_id, "spend")
+    held = _lock_member_accounts(tx, tenant_id, spend.member_id, [AccountKind.points], require_active=False)
+    when = tx.now()
+    plan = _restore_plan(tx, tenant_id, spend_entry_id, points=points, when=when)
+    entry_id, postings, _ = _post(
+        tx, tenant_id=tenant_id, key=key, kind="restore", legs=plan.legs(held[AccountKind.points.value]),
+        held=held.values(), lots=LotChanges(moves=plan.moves, remaining=plan.remaining, status=plan.status),
+        member_id=spend.member_id, reverses_id=spend_entry_id, effective_at=when,
+        memo=memo or f"退回积分 #{spend_entry_id} / points restored", ref=ref)
+    return _result(tx, got, entry_id=entry_id, kind="restore", member_id=spend.member_id, effective_at=when,
+                   postings=postings, reverses_id=spend_entry_id,
+                   lots=[LotChange(lot_id=lid, amount=d, kind=k) for lid, d, k in plan.moves])
+
+
+def claw_back_points(tx: Tx, *, tenant_id: int, earn_entry_id: int, points: int, key: str,
+                     memo: str | None = None, ref: str | None = None) -> EntryResult:
+    """Take back points an earn gave (a refund), first from the lot it created, then — when
+    those points were already spent — from the member's other lots, soonest expiry first.
+
+    What the member no longer holds at all is not taken (the balance never goes negative);
+    the result's postings say how much was actually clawed back.
+    """
+    request = {"earn": earn_entry_id, "points": points, "memo": memo, "ref": ref}
+    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.claw_back", request=request)
+    if not isinstance(got, idempotency.Claim):
+        return EntryResult.model_validate(got)
+    _positive(points)
+    earn = _source_entry(tx, tenant_id, earn_entry_id, "earn")
+    held = _lock_member_accounts(tx, tenant_id, earn.member_id, LOT_BACKED, require_active=False)
+    when = tx.now()
+    own = tx.session.execute(select(lots_t).where(lots_t.c.source_entry_id == earn_entry_id)).one()
+    others = tx.session.execute(
+        select(lots_t).where(lots_t.c.tenant_id == tenant_id, lots_t.c.member_id == earn.member_id,
+                             lots_t.c.status == LotStatus.active.value, lots_t.c.id != own.id,
+                             or_(lots_t.c.expires_at.is_(None), lots_t.c.expires_at > when))
+        .order_by(lots_t.c.expires_at.is_(None), lots_t.c.expires_at, lots_t.c.earned_at, lots_t.c.id)
+    ).all()
+    candidates = ([own] if own.status in (LotStatus.active.value, LotStatus.pending.value) else []) + list(others)
+    left = points
+    taken: list[tuple[Any, int]] = []
+    for lot in candidates:
+        if not left:
+            break
+        n = min(lot.remaining, left)
+        if n:
+            taken.append((lot, n))
+            left -= n
+    by_account: dict[int, int] = defaultdict(int)
+    by_issuer: dict[int, int] = defaultdict(int)
+    for lot, n in taken:
+        by_account[lot.account_id] += n
+        by_issuer[lot.issuer_entity_id] += n
+    issued = _owner_accounts(tx, tenant_id, OwnerType.entity, by_issuer, AccountKind.points_issued) if by_issuer else {}
+    kinds = {h.id: h.kind for h in held.values()}
+    legs = [Leg(aid, kinds[aid], "POINTS", -n) for aid, n in sorted(by_account.items())]
+    legs += [Leg(issued[i], AccountKind.points_issued.value, "POINTS", n) for i, n in sorted(by_issuer.items())]
+    moves = [(lot.id, -n, "claw_back") for lot, n in taken]
+    # an emptied lot is reversed; one with points left keeps its status (pending stays pending)
+    status = {lot.id: LotStatus.reversed.value if lot.remaining == n else lot.status for lot, n in taken}
+    if not legs:
+        idempotency.complete(tx, got, {})
+        return EntryResult(entry_id=0, kind="claw_back", member_id=earn.member_id, effective_at=when,
+                           reverses_id=earn_entry_id, postings=[])
+    entry_id, postings, _ = _post(
+        tx, tenant_id=tenant_id, key=key, kind="claw_back", legs=legs, held=held.values(),
+        lots=LotChanges(moves=moves, remaining={lot.id: lot.remaining for lot, _ in taken}, status=status),
+        member_id=earn.member_id, reverses_id=earn_entry_id, effective_at=when,
+        memo=memo or f"扣回积分 #{earn_entry_id} / points clawed back", ref=ref)
+    return _result(tx, got, entry_id=entry_id, kind="claw_back", member_id=earn.member_id, effective_at=when,
+                   postings=postings, reverses_id=earn_entry_id,
+                   lots=[LotChange(lot_id=lid, amount=d, kind=k) for lid, d, k in moves])
 
 
 # --- merging members --------------------------------------------------------------------------------

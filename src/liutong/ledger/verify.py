@@ -192,13 +192,38 @@ def verify(session: Session, tenant_id: int | None = None) -> list[Check]:
     reversal = aliased(JournalEntry)
     check(
         "reversed_once",
-        "每笔分录至多冲正一次 / an entry is reversed at most once",
+        "每笔分录至多整笔冲正一次 / an entry is reversed in full at most once",
         scoped(
             select(reversal.reverses_id, func.count().label("reversals"))
-            .where(reversal.reverses_id.is_not(None))
+            .where(reversal.reverses_id.is_not(None), reversal.kind == "reversal")
             .group_by(reversal.reverses_id)
             .having(func.count() > 1),
             reversal.tenant_id,
+        ),
+    )
+    drawn = (
+        select(LotMovement.entry_id, LotMovement.lot_id, (-func.sum(LotMovement.amount)).label("drawn"))
+        .where(LotMovement.kind == "spend")
+        .group_by(LotMovement.entry_id, LotMovement.lot_id)
+        .subquery()
+    )
+    restored = (
+        select(reversal.reverses_id.label("entry_id"), LotMovement.lot_id, func.sum(LotMovement.amount).label("back"))
+        .join(reversal, reversal.id == LotMovement.entry_id)
+        .where(LotMovement.kind == "restore")
+        .group_by(reversal.reverses_id, LotMovement.lot_id)
+        .subquery()
+    )
+    check(
+        "restores_within_spend",
+        "退回的积分不超过当初从该批次使用的 / points put back never exceed what a spend drew from each lot",
+        scoped(
+            select(JournalEntry.id.label("spend"), restored.c.lot_id, restored.c.back,
+                   func.coalesce(drawn.c.drawn, 0).label("drawn"))
+            .join(restored, restored.c.entry_id == JournalEntry.id)
+            .outerjoin(drawn, and_(drawn.c.entry_id == restored.c.entry_id, drawn.c.lot_id == restored.c.lot_id))
+            .where(restored.c.back > func.coalesce(drawn.c.drawn, 0)),
+            JournalEntry.tenant_id,
         ),
     )
     check(
