@@ -47,6 +47,7 @@ def serve(
     demo: Annotated[bool, typer.Option(help="迁移数据库并确保演示租户存在 / migrate and seed the demo tenant")] = False,
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    worker: Annotated[bool, typer.Option(help="在本进程内运行后台任务 / run background jobs in this process")] = True,
 ) -> None:
     """启动 HTTP 服务 / run the HTTP API (OpenAPI at /docs)."""
     import uvicorn
@@ -76,7 +77,53 @@ def serve(
     server = uvicorn.Server(config)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logmask.install(logging.getLogger(name))
-    server.run()
+    background = None
+    if worker:
+        from liutong.jobs.worker import Worker
+
+        background = Worker(runtime).start()
+    try:
+        server.run()
+    finally:
+        if background is not None:
+            background.stop()
+
+
+@app.command("worker")
+def worker_command(
+    worker_id: Annotated[str | None, typer.Option(help="默认：主机名:进程号:随机后缀 / default host:pid:random")] = None,
+    poll_seconds: Annotated[float, typer.Option(min=0.05, help="空闲时的轮询间隔 / pause when idle")] = 1.0,
+    once: Annotated[bool, typer.Option(help="只运行一轮后退出 / one pass, then exit")] = False,
+) -> None:
+    """运行后台任务并分发发件箱事件 / run due jobs and dispatch the outbox until stopped.
+
+    SIGINT or SIGTERM stops it after the job in hand; a second signal stops it at once.
+    """
+    import signal
+
+    from liutong.jobs.worker import Worker
+    from liutong.kit import logmask
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logmask.install()
+    runtime = _runtime()
+    loop = Worker(runtime, worker_id=worker_id, poll_seconds=poll_seconds)
+    if once:
+        handled = loop.run_once()
+        runtime.dispose()
+        console.print(f"已处理 {handled} 项 / handled {handled} events and jobs")
+        return
+
+    def _stop(_signum, _frame) -> None:
+        if loop.stopping:
+            raise KeyboardInterrupt
+        loop.stop()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    console.print(f"后台任务进程 / worker {loop.worker_id}")
+    loop.run_forever()
+    runtime.dispose()
 
 
 def _print_demo(info: dict) -> None:

@@ -1,0 +1,1 @@
+"""Durable background work: deferred jobs and the transactional outbox, run by workers."""
