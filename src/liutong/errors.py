@@ -221,3 +221,31 @@ class NotReversible(LiutongError):
 class LotBackedAccount(LiutongError):
     code, status = "lot_backed_account", 400
     zh, en = "积分账户只能通过积分发放、使用、过期和冲正变动", "Points accounts move only through earn, spend, expiry and reversal"
+
+
+# --- checkout --------------------------------------------------------------------------------
+
+
+class PaymentMismatch(LiutongError):
+    code, status = "payment_mismatch", 409
+    zh, en = "实付 {paid} 分与应付 {payable} 分不符", "The payment of {paid} fen does not match the {payable} fen due"
+
+
+class PointsBeyondBillCap(LiutongError):
+    code, status = "points_beyond_bill_cap", 409
+    zh, en = "本单最多可用 {max_usable} 积分", "At most {max_usable} points can pay for this bill"
+
+
+class PointsBelowMinimum(LiutongError):
+    code, status = "points_below_minimum", 409
+    zh, en = "积分抵现至少使用 {min_points} 积分", "Paying with points needs at least {min_points} points"
+
+
+class PointsNotAccepted(LiutongError):
+    code, status = "points_not_accepted", 409
+    zh, en = "该商户不接受积分抵现", "This merchant does not accept points"
+
+
+class RefundExceedsOrder(LiutongError):
+    code, status = "refund_exceeds_order", 409
+    zh, en = "第 {line_no} 行最多还可退 {left} 件", "Line {line_no} has only {left} left to refund"

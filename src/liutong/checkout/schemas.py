@@ -94,3 +94,46 @@ class Quote(BaseModel):
     payable: int
     earn: QuotedEarn
     benefits_applied: list[str]
+
+
+class Payment(BaseModel):
+    channel: str = Field(min_length=1, max_length=32, description="wechat / alipay / unionpay / cash …")
+    reference: str | None = Field(default=None, max_length=64, description="渠道交易号 / channel transaction id")
+    amount: int = Field(ge=0, le=10**11, description="实付金额（分）")
+
+
+class CommitRequest(QuoteRequest):
+    order_no: str = Field(min_length=1, max_length=64, description="POS 单号，幂等键 / the POS order number")
+    payment: Payment
+
+
+class Committed(BaseModel):
+    order_id: int
+    order_no: str
+    quote: Quote
+    spend_entry_id: int | None
+    earn_entry_id: int | None
+    growth_entry_id: int | None
+    points_pending: bool
+
+
+class RefundLine(BaseModel):
+    line_no: int = Field(ge=1)
+    qty: int = Field(gt=0, le=10_000)
+
+
+class RefundRequest(BaseModel):
+    order_no: str = Field(min_length=1, max_length=64)
+    refund_no: str = Field(min_length=1, max_length=64, description="退款单号，幂等键")
+    lines: list[RefundLine] | None = Field(default=None, description="省略表示整单退 / omit for a full refund")
+
+
+class Refunded(BaseModel):
+    refund_id: int
+    refund_no: str
+    order_no: str
+    order_status: str
+    paid_back: int
+    points_back: int
+    points_clawed: int
+    growth_clawed: int
