@@ -138,3 +138,18 @@ def test_another_merchants_order_cannot_be_refunded(client, world, runtime):
     r = client.post("/v1/checkout/refund", json={"order_no": "POS-0007", "refund_no": "RF-7"},
                     headers=world.headers(world.noodles_manager_key))
     assert r.status_code == 404
+
+
+def test_a_sale_and_its_refund_leave_events_in_the_outbox_of_the_same_transaction(client, world, runtime):
+    from liutong.jobs.models import OutboxEvent
+
+    _member(runtime, world)
+    _commit(client, world, order_no="POS-0008", payable=10_500)
+    _commit(client, world, order_no="POS-0008", payable=10_500)  # a replay writes nothing more
+    bad = _commit(client, world, order_no="POS-0009", payable=1)  # refused: nothing at all
+    assert bad.status_code == 409
+    _refund(client, world, order_no="POS-0008", refund_no="RF-8")
+    with runtime.transaction() as tx:
+        topics = tx.session.scalars(select(OutboxEvent.topic).where(OutboxEvent.tenant_id == world.tenant_id)
+                                    .order_by(OutboxEvent.id)).all()
+    assert topics == ["purchase", "points_earned", "refund"]

@@ -37,6 +37,7 @@ from liutong.errors import (
     PointsNotAccepted,
     RefundExceedsOrder,
 )
+from liutong.jobs import service as jobs
 from liutong.kit import idempotency
 from liutong.kit.idempotency import system_key
 from liutong.kit.money import allocate
@@ -231,6 +232,15 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
                                                      amount=order.growth_earned, ref=data.order_no,
                                                      key=system_key("order", data.order_no, "growth"))
         tx.session.flush()
+        # What follows a sale (journeys, webhooks, messages) starts from these, after commit.
+        jobs.emit(tx, tenant_id=tenant_id, topic="purchase", payload={
+            "order_id": order.id, "order_no": order.order_no, "member_id": member_id, "merchant_id": order.merchant_id,
+            "venue_format": p.till.venue.format, "gross": order.gross, "paid": order.paid,
+            "occurred_at": p.at.isoformat()})
+        if order.earn_entry_id:
+            jobs.emit(tx, tenant_id=tenant_id, topic="points_earned", payload={
+                "member_id": member_id, "order_id": order.id, "points": order.points_earned, "pending": pending,
+                "entry_id": order.earn_entry_id})
         return Committed(order_id=order.id, order_no=order.order_no, quote=p.quote,
                          spend_entry_id=order.spend_entry_id, earn_entry_id=order.earn_entry_id,
                          growth_entry_id=order.growth_entry_id, points_pending=pending)
@@ -314,6 +324,9 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
         order.status = "refunded" if all(li.refunded_qty == li.qty for li in lines.values()) else "partially_refunded"
         tx.session.add(row)
         tx.session.flush()
+        jobs.emit(tx, tenant_id=tenant_id, topic="refund", payload={
+            "refund_id": row.id, "order_id": order.id, "member_id": order.member_id, "paid_back": row.paid_back,
+            "points_back": row.points_back, "points_clawed": row.points_clawed})
         return Refunded(refund_id=row.id, refund_no=row.refund_no, order_no=order.order_no, order_status=order.status,
                         paid_back=row.paid_back, points_back=row.points_back, points_clawed=row.points_clawed,
                         growth_clawed=row.growth_clawed)
