@@ -115,6 +115,8 @@ class Committed(BaseModel):
     earn_entry_id: int | None
     growth_entry_id: int | None
     points_pending: bool
+    #: The tier this purchase promoted the member to, if it did; the next purchase earns at it.
+    promoted_to: str | None = None
 
 
 class RefundLine(BaseModel):

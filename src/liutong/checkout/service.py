@@ -46,6 +46,7 @@ from liutong.ledger import service as ledger
 from liutong.ledger.models import AccountKind, OwnerType
 from liutong.ledger.schemas import LegIn
 from liutong.members import service as members
+from liutong.members import tiers
 from liutong.members.models import IdentityKind, Member
 from liutong.organisation.auth import Principal
 from liutong.organisation.models import Merchant, Terminal, Venue
@@ -213,6 +214,7 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
                 clawed_growth=0,
             ))
         pending = False
+        promoted = None
         if member_id is not None:
             if offer.applied:
                 order.spend_entry_id = ledger.spend_points(
@@ -231,6 +233,10 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
                 order.growth_entry_id = _move_growth(tx, tenant_id=tenant_id, member_id=member_id,
                                                      amount=order.growth_earned, ref=data.order_no,
                                                      key=system_key("order", data.order_no, "growth"))
+            tx.session.flush()
+            promoted = tiers.promote_if_earned(tx, member=p.member, program=p.program,
+                                               program_version_id=p.program_version_id, at=p.at,
+                                               reason=f"消费升级 / purchase {data.order_no}")
         tx.session.flush()
         # What follows a sale (journeys, webhooks, messages) starts from these, after commit.
         jobs.emit(tx, tenant_id=tenant_id, topic="purchase", payload={
@@ -243,7 +249,7 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
                 "entry_id": order.earn_entry_id})
         return Committed(order_id=order.id, order_no=order.order_no, quote=p.quote,
                          spend_entry_id=order.spend_entry_id, earn_entry_id=order.earn_entry_id,
-                         growth_entry_id=order.growth_entry_id, points_pending=pending)
+                         growth_entry_id=order.growth_entry_id, points_pending=pending, promoted_to=promoted)
 
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=data.order_no, operation="checkout.commit",
                                   request=data.model_dump(mode="json"), model=Committed, run=run)

@@ -50,6 +50,11 @@ class Member(Base):
     #: 行政区划代码 or a free region name, e.g. "330100" / "浙江省杭州市".
     region: Mapped[str | None] = mapped_column(String(64))
     tier_code: Mapped[str | None] = mapped_column(String(32))
+    #: Manual tier override: never below ``tier_floor``, no change at all while ``tier_locked``,
+    #: both until ``tier_override_expires_at`` (NULL = no expiry).
+    tier_floor: Mapped[str | None] = mapped_column(String(32))
+    tier_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    tier_override_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     #: Bumped to invalidate every member code issued before (lost phone, merge, closure).
     code_epoch: Mapped[int] = mapped_column(Integer, default=0)
@@ -95,3 +100,19 @@ class ConsentEvent(Base):
     #: Version of the privacy notice the member saw, e.g. "2026-10".
     notice_version: Mapped[str | None] = mapped_column(String(32))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TierChange(Base):
+    """Tier history: every change with its reason and the program version that decided it."""
+
+    __tablename__ = "member_tier_history"
+    __table_args__ = (Index("ix_member_tier_history_member", "tenant_id", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    from_tier: Mapped[str | None] = mapped_column(String(32))
+    to_tier: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(200))
+    program_version_id: Mapped[int | None] = mapped_column(ForeignKey("program_versions.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
