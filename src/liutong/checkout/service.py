@@ -50,6 +50,7 @@ from liutong.members import tiers
 from liutong.members.models import IdentityKind, Member
 from liutong.organisation.auth import Principal
 from liutong.organisation.models import Merchant, Terminal, Venue
+from liutong.program import benefits
 from liutong.program import service as program_service
 from liutong.program.rules import ProgramDocument
 
@@ -233,6 +234,11 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
                 order.growth_entry_id = _move_growth(tx, tenant_id=tenant_id, member_id=member_id,
                                                      amount=order.growth_earned, ref=data.order_no,
                                                      key=system_key("order", data.order_no, "growth"))
+            held = {b.code: b for b in p.program.benefits}
+            for code in p.priced.benefits_applied:
+                saved = sum(li.discount for li in p.priced.lines if li.discount_benefit == code)
+                benefits.record_use(tx, tenant_id=tenant_id, member_id=member_id, benefit=held[code], quantity=1,
+                                    value=saved, at=p.at, order_id=order.id)
             tx.session.flush()
             promoted = tiers.promote_if_earned(tx, member=p.member, program=p.program,
                                                program_version_id=p.program_version_id, at=p.at,
@@ -328,6 +334,8 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
                                                    ref=data.order_no, key=system_key("refund", data.refund_no, "growth"))
             row.growth_clawed = take
         order.status = "refunded" if all(li.refunded_qty == li.qty for li in lines.values()) else "partially_refunded"
+        if order.status == "refunded":
+            benefits.return_uses(tx, tenant_id=tenant_id, order_id=order.id, at=tx.now())
         tx.session.add(row)
         tx.session.flush()
         jobs.emit(tx, tenant_id=tenant_id, topic="refund", payload={

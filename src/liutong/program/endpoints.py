@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Security
 
 from liutong.organisation.auth import Permission as P
-from liutong.program import service
+from liutong.program import benefits, service
+from liutong.program.benefits import BenefitUsage
 from liutong.program.schemas import (
     EarnPreview,
     EarnPreviewRequest,
@@ -48,3 +50,11 @@ def version(number: int, request: Request) -> ProgramVersionOut:
 def preview(body: EarnPreviewRequest, request: Request) -> EarnPreview:
     with api_call(request, P.org_read) as (tx, who):
         return service.preview_earn(tx, tenant_id=who.require_tenant(), data=body)
+
+
+@router.get("/benefits/usage", response_model=list[BenefitUsage], summary="权益使用率：持有人数、使用人数、次数、价值")
+def benefit_usage(request: Request, since: datetime, until: datetime) -> list[BenefitUsage]:
+    with api_call(request, P.org_read) as (tx, who):
+        tenant_id = who.require_tenant()
+        return benefits.usage(tx, tenant_id=tenant_id, program=service.current(tx, tenant_id=tenant_id).document,
+                              since=since, until=until)
