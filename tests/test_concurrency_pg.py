@@ -33,8 +33,9 @@ def pg_world(committed_runtime):
 def _member_with_points(rt, world, phone, points):
     with rt.transaction() as tx:
         m = register(tx, world, phone).id
-        ledger.earn_points(tx, tenant_id=world.tenant_id, member_id=m, issuer_entity_id=world.park_entity,
-                           points=points, key=key(), expires_at=tx.now() + timedelta(days=365))
+        if points:
+            ledger.earn_points(tx, tenant_id=world.tenant_id, member_id=m, issuer_entity_id=world.park_entity,
+                               points=points, key=key(), expires_at=tx.now() + timedelta(days=365))
     return m
 
 
@@ -178,3 +179,30 @@ def test_a_sticky_failure_is_the_same_for_every_concurrent_retry(committed_runti
 
     outcomes = _run_together(spend, 4)
     assert len(set(outcomes)) == 1 and outcomes[0][0] == "insufficient_balance"
+
+
+def test_one_order_number_committed_from_several_tills_at_once_is_one_sale(committed_runtime, pg_world):
+    from liutong.checkout import service as checkout
+    from liutong.checkout.models import Order
+    from liutong.checkout.schemas import CommitRequest
+    from liutong.organisation.auth import Principal
+    from liutong.organisation.models import Role
+
+    rt, world = committed_runtime, pg_world
+    m = _member_with_points(rt, world, "13600000005", 0)
+    who = Principal(key_id=None, role=Role.operator_admin, tenant_id=world.tenant_id, name="test")
+    body = CommitRequest(order_no=f"POS-{key()}", terminal_id=world.coffee_terminal, member={"member_id": m},
+                         lines=[{"sku": "LATTE", "category": "drinks", "qty": 1, "unit_price": 3_200}],
+                         payment={"channel": "wechat", "amount": 3_200})
+
+    def commit(_):
+        with rt.transaction() as tx:
+            return checkout.commit(tx, principal=who, data=body, actor="test").model_dump()
+
+    results = _run_together(commit, N)
+    assert all(r == results[0] for r in results)
+    with rt.transaction() as tx:
+        assert tx.session.scalar(select(func.count()).select_from(Order).where(
+            Order.tenant_id == world.tenant_id, Order.order_no == body.order_no)) == 1
+        assert queries.balances(tx, tenant_id=world.tenant_id, member_id=m).growth == 32
+    _no_broken_invariants(rt, world)

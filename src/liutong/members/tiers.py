@@ -36,7 +36,12 @@ def activity(tx: Tx, *, tenant_id: int, member_id: int, since: datetime, growth:
 
 def promote_if_earned(tx: Tx, *, member: Member, program: ProgramDocument, program_version_id: int,
                       at: datetime, reason: str) -> str | None:
-    """Promote the member at once when their activity earns a higher tier; returns the new tier."""
+    """Promote the member at once when their activity earns a higher tier; returns the new tier.
+
+    The member row is re-read under a lock, so two purchases committing at the same moment
+    promote once and write one history line.
+    """
+    tx.session.refresh(member, with_for_update=True)
     growth = ledger_queries.balances(tx, tenant_id=member.tenant_id, member_id=member.id).growth
     windows = {t.qualify.window_days for t in program.tiers}
     activity_for = {days: activity(tx, tenant_id=member.tenant_id, member_id=member.id,
