@@ -103,7 +103,8 @@ class Payment(BaseModel):
 
 
 class CommitRequest(QuoteRequest):
-    order_no: str = Field(min_length=1, max_length=64, description="POS 单号，幂等键 / the POS order number")
+    order_no: str = Field(min_length=1, max_length=64, pattern=r"^[^~\s][^\s]*$",
+                          description="POS 单号，幂等键 / the POS order number")
     payment: Payment
 
 
@@ -126,7 +127,7 @@ class RefundLine(BaseModel):
 
 class RefundRequest(BaseModel):
     order_no: str = Field(min_length=1, max_length=64)
-    refund_no: str = Field(min_length=1, max_length=64, description="退款单号，幂等键")
+    refund_no: str = Field(min_length=1, max_length=64, pattern=r"^[^~\s][^\s]*$", description="退款单号，幂等键")
     lines: list[RefundLine] | None = Field(default=None, description="省略表示整单退 / omit for a full refund")
 
 
