@@ -50,7 +50,6 @@ import multiprocessing
 import pstats
 import random
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,20 +68,17 @@ from ledger import (  # noqa: E402 - the bench folder is on the path from here
     REGISTER_BATCH,
     SERIALIZATION_FAILURE,
     _Recorder,
-    bench_pgbench,
     console,
-    ensure_database,
     fresh_schema,
-    loud,
     peak_rss_mb,
     percentile,
     populate,
+    postgres_with_baseline,
     revision,
     verdict,
 )
 from rich.table import Table  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import DBAPIError  # noqa: E402
 
 from liutong.bootstrap import Runtime, bootstrap, utc_now  # noqa: E402
@@ -704,21 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["sqlite"] = bench_sqlite(args, run_id)
 
-    if args.skip_pg:
-        console.print("PostgreSQL and pgbench skipped (--skip-pg).")
-    else:
-        url = make_url(args.pg_url)
-        try:
-            ensure_database(url, url.database or "liutong_bench_checkout")
-        except DBAPIError as err:
-            loud(f"PostgreSQL at {url.render_as_string(hide_password=True)} is unreachable:\n"
-                 f"{str(err.orig).strip()}\nThe PostgreSQL checkout run and pgbench are skipped.")
-        else:
-            result["postgres"] = bench_postgres(args, run_id)
-            try:
-                result["pgbench"] = bench_pgbench(args)
-            except (DBAPIError, OSError, subprocess.TimeoutExpired) as err:
-                loud(f"pgbench could not run: {err}")
+    result["postgres"], result["pgbench"] = postgres_with_baseline(
+        args, what="checkout", default_database="liutong_bench_checkout", run=lambda: bench_postgres(args, run_id))
     if result.get("postgres") and result.get("pgbench"):
         result["ratio"] = round(result["postgres"]["commits_per_s"] / result["pgbench"]["tps"], 3)
         result["ratio_wall"] = round(result["postgres"]["sales_per_s_wall"] / result["pgbench"]["tps"], 3)

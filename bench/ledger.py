@@ -692,6 +692,28 @@ def bench_pgbench(args: argparse.Namespace) -> dict[str, Any] | None:
 # --- report --------------------------------------------------------------------------------------
 
 
+def postgres_with_baseline(args: argparse.Namespace, *, what: str, default_database: str,
+                           run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Run ``run`` against PostgreSQL, then pgbench TPC-B on the same server; either part is
+    skipped with a loud message (never a crash) when PostgreSQL or pgbench cannot be reached."""
+    if args.skip_pg:
+        console.print("PostgreSQL and pgbench skipped (--skip-pg).")
+        return None, None
+    url = make_url(args.pg_url)
+    try:
+        ensure_database(url, url.database or default_database)
+    except DBAPIError as err:
+        loud(f"PostgreSQL at {url.render_as_string(hide_password=True)} is unreachable:\n"
+             f"{str(err.orig).strip()}\nThe PostgreSQL {what} run and pgbench are skipped.")
+        return None, None
+    measured = run()
+    try:
+        return measured, bench_pgbench(args)
+    except (DBAPIError, OSError, subprocess.TimeoutExpired) as err:
+        loud(f"pgbench could not run: {err}")
+        return measured, None
+
+
 def verdict(ok: bool | None) -> str:
     return "[dim]n/a[/dim]" if ok is None else ("[bold green]met[/bold green]" if ok else "[bold red]missed[/bold red]")
 
@@ -782,21 +804,8 @@ def main(argv: list[str] | None = None) -> int:
                                           "pg_vs_pgbench_ratio": PG_TARGET_RATIO}}
     result["sqlite"] = bench_sqlite(args, run_id)
 
-    if args.skip_pg:
-        console.print("PostgreSQL and pgbench skipped (--skip-pg).")
-    else:
-        url = make_url(args.pg_url)
-        try:
-            ensure_database(url, url.database or "liutong_bench")
-        except DBAPIError as err:
-            loud(f"PostgreSQL at {url.render_as_string(hide_password=True)} is unreachable:\n"
-                 f"{str(err.orig).strip()}\nThe PostgreSQL ledger run and pgbench are skipped.")
-        else:
-            result["postgres"] = bench_postgres(args, run_id)
-            try:
-                result["pgbench"] = bench_pgbench(args)
-            except (DBAPIError, OSError, subprocess.TimeoutExpired) as err:
-                loud(f"pgbench could not run: {err}")
+    result["postgres"], result["pgbench"] = postgres_with_baseline(
+        args, what="ledger", default_database="liutong_bench", run=lambda: bench_postgres(args, run_id))
     if result.get("postgres") and result.get("pgbench"):
         result["ratio"] = round(result["postgres"]["entries_per_s"] / result["pgbench"]["tps"], 3)
     else:
