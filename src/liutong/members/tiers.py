@@ -42,13 +42,17 @@ def promote_if_earned(tx: Tx, *, member: Member, program: ProgramDocument, progr
     promote once and write one history line.
     """
     tx.session.refresh(member, with_for_update=True)
-    growth = ledger_queries.balances(tx, tenant_id=member.tenant_id, member_id=member.id).growth
-    windows = {t.qualify.window_days for t in program.tiers}
-    activity_for = {days: activity(tx, tenant_id=member.tenant_id, member_id=member.id,
-                                   since=at - timedelta(days=days), growth=growth) for days in windows}
     override = Override(floor=member.tier_floor, locked=member.tier_locked,
                         expires_at=member.tier_override_expires_at)
-    target = promotion(program, current=member.tier_code, earned=earned_tier(program, activity_for),
+    current = program.tier(member.tier_code)
+    above = [t for t in program.tiers if t.rank > current.rank]
+    if not above or (override.locked and override.active(at)):
+        return None  # nothing to promote to: skip reading the member's activity
+    growth = ledger_queries.balances(tx, tenant_id=member.tenant_id, member_id=member.id).growth
+    windows = {t.qualify.window_days for t in above}
+    activity_for = {days: activity(tx, tenant_id=member.tenant_id, member_id=member.id,
+                                   since=at - timedelta(days=days), growth=growth) for days in windows}
+    target = promotion(program, current=member.tier_code, earned=earned_tier(program, activity_for, among=above),
                        override=override, at=at)
     if target is None:
         return None

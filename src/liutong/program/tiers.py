@@ -49,11 +49,13 @@ def qualifies(rule: Qualification, activity: Activity) -> bool:
     return all(checks) if rule.combine == "all" else any(checks)
 
 
-def earned_tier(program: ProgramDocument, activity_for: dict[int, Activity]) -> Tier:
+def earned_tier(program: ProgramDocument, activity_for: dict[int, Activity], *,
+                among: list[Tier] | None = None) -> Tier:
     """The highest tier whose qualification the member meets; ``activity_for`` maps each
-    window length (days) to the member's activity over it."""
+    window length (days) to the member's activity over it. ``among`` limits the tiers looked
+    at (promotion only looks above the current tier); the lowest tier is the fallback."""
     best = program.tier(None)
-    for tier in sorted(program.tiers, key=lambda t: t.rank):
+    for tier in sorted(among if among is not None else program.tiers, key=lambda t: t.rank):
         if qualifies(tier.qualify, activity_for[tier.qualify.window_days]):
             best = tier
     return best
