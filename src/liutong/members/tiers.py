@@ -48,6 +48,8 @@ def promote_if_earned(tx: Tx, *, member: Member, program: ProgramDocument, progr
     above = [t for t in program.tiers if t.rank > current.rank]
     if not above or (override.locked and override.active(at)):
         return None  # nothing to promote to: skip reading the member's activity
+    # read again under the member lock, not taken from the quote: a purchase committing at the
+    # same moment may have added growth since
     growth = ledger_queries.balances(tx, tenant_id=member.tenant_id, member_id=member.id).growth
     windows = {t.qualify.window_days for t in above}
     activity_for = {days: activity(tx, tenant_id=member.tenant_id, member_id=member.id,
