@@ -68,6 +68,7 @@ from ledger import (  # noqa: E402 - the bench folder is on the path from here
     REGISTER_BATCH,
     SERIALIZATION_FAILURE,
     _Recorder,
+    common_arguments,
     console,
     fresh_schema,
     peak_rss_mb,
@@ -678,14 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=3_000, help="sales committed in the SQLite run (default 3000)")
-    parser.add_argument("--seconds", type=int, default=20,
-                        help="duration of the PostgreSQL checkout run and of pgbench (default 20)")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL URL (default {DEFAULT_PG_URL})")
-    parser.add_argument("--skip-pg", action="store_true", help="SQLite only")
-    parser.add_argument("--members", type=int, default=2_000, help="members registered per backend (default 2000)")
-    parser.add_argument("--clients", type=int, default=4,
-                        help="PostgreSQL client processes and pgbench clients (default 4)")
-    parser.add_argument("--seed", type=int, default=20_241_124, help="random seed of the sales")
+    common_arguments(parser, what="checkout", default_seconds=20, default_pg_url=DEFAULT_PG_URL,
+                     default_seed=20_241_124)
     parser.add_argument("--profile", action="store_true",
                         help="also profile the SQLite commits (cProfile) and print the SQL of a quote and of "
                              "each kind of commit")

@@ -780,19 +780,26 @@ def summary(result: dict[str, Any]) -> None:
             console.print(f"[red]{name} error:[/red] {sample}", markup=True)
 
 
+def common_arguments(parser: argparse.ArgumentParser, *, what: str, default_seconds: int, default_pg_url: str,
+                     default_seed: int) -> None:
+    """The options every benchmark here shares: PostgreSQL, pgbench, population, seed."""
+    parser.add_argument("--seconds", type=int, default=default_seconds,
+                        help=f"duration of the PostgreSQL {what} run and of pgbench (default {default_seconds})")
+    parser.add_argument("--pg-url", default=default_pg_url, help=f"PostgreSQL URL (default {default_pg_url})")
+    parser.add_argument("--skip-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--members", type=int, default=2_000, help="members registered per backend (default 2000)")
+    parser.add_argument("--clients", type=int, default=4, help="PostgreSQL clients and pgbench clients (default 4)")
+    parser.add_argument("--seed", type=int, default=default_seed, help="random seed of the mix")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=5_000, help="entries posted in the SQLite run (default 5000)")
-    parser.add_argument("--seconds", type=int, default=30,
-                        help="duration of the PostgreSQL ledger run and of pgbench (default 30)")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL URL (default {DEFAULT_PG_URL})")
-    parser.add_argument("--skip-pg", action="store_true", help="SQLite only")
-    parser.add_argument("--members", type=int, default=2_000, help="members registered per backend (default 2000)")
-    parser.add_argument("--clients", type=int, default=4, help="PostgreSQL clients and pgbench clients (default 4)")
+    common_arguments(parser, what="ledger", default_seconds=30, default_pg_url=DEFAULT_PG_URL,
+                     default_seed=20_240_601)
     parser.add_argument("--threads", action="store_true",
                         help="run the PostgreSQL clients as threads of one process instead of processes")
-    parser.add_argument("--seed", type=int, default=20_240_601, help="random seed of the mix")
     parser.add_argument("--profile", action="store_true",
                         help="also profile the SQLite mix (cProfile) and print the SQL of one earn and one spend")
     args = parser.parse_args(argv)
