@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from liutong.config import Settings
@@ -39,7 +39,6 @@ class Tx:
     session: Session
     runtime: Runtime
     claims: list[idempotency.Claim] = field(default_factory=list)
-    _connection: Connection | None = field(default=None, repr=False)
     _driver: DriverSQL | None = field(default=None, repr=False)
 
     @property
@@ -57,8 +56,8 @@ class Tx:
     def now(self) -> datetime:
         return self.runtime.clock()
 
-    def core(self) -> Connection:
-        """The transaction's connection, for Core statements on hot paths.
+    def sql(self) -> DriverSQL:
+        """Driver-level SQL on the transaction's own connection (the posting hot path).
 
         Statements run here bypass the session's autoflush, so pending ORM changes are
         flushed first and the two views of the transaction never disagree.
@@ -66,15 +65,8 @@ class Tx:
         session = self.session
         if session.new or session.dirty or session.deleted:
             session.flush()
-        if self._connection is None:
-            self._connection = session.connection()
-        return self._connection
-
-    def sql(self) -> DriverSQL:
-        """Driver-level SQL on the same connection and transaction (the posting hot path)."""
-        conn = self.core()
         if self._driver is None:
-            self._driver = DriverSQL(conn)
+            self._driver = DriverSQL(session.connection())
         return self._driver
 
 
