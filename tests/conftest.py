@@ -180,3 +180,63 @@ def register(tx: Tx, world: World, phone: str, **extra):
 
     return members.register(tx, tenant_id=world.tenant_id, key=key(), actor="test",
                             data=MemberRegister(phone=phone, **extra))
+
+
+@dataclass
+class Resort:
+    """The rest of a resort around the world's park and mall: a hotel with its front desk, a
+    car park with its exit gate, the park's ticket gate; each with a terminal key."""
+
+    hotel_venue: int
+    hotel_rooms: int
+    front_desk: int
+    car_park: int
+    parking_gate: int
+    park_gate: int
+    hotel_pos: int
+    front_desk_key: str
+    parking_gate_key: str
+    park_gate_key: str
+    hotel_pos_key: str
+
+
+def build_resort(tx: Tx, world: World) -> Resort:
+    from liutong.organisation import service as org
+    from liutong.organisation.models import Role
+    from liutong.organisation.schemas import ApiKeyCreate, MerchantCreate, StoreCreate, TerminalCreate, VenueCreate
+
+    t = world.tenant_id
+    hotel_v = org.create_venue(tx, tenant_id=t, key=key(), data=VenueCreate(
+        code="hotel", name="六通度假酒店", format="hotel", entity_id=world.hotel_entity)).id
+    parking_v = org.create_venue(tx, tenant_id=t, key=key(), data=VenueCreate(
+        code="parking", name="P1停车场", format="parking", entity_id=world.mall_entity)).id
+
+    def till(code: str, name: str, venue: int, entity: int, kind: str, merchant_id: int | None = None) -> tuple[int, int]:
+        if merchant_id is None:
+            merchant_id = org.create_merchant(tx, tenant_id=t, key=key(), data=MerchantCreate(
+                code=code, name=name, mode="self_operated", entity_id=entity, venue_id=venue)).id
+        store = org.create_store(tx, tenant_id=t, key=key(), data=StoreCreate(
+            code=f"{code}-{kind}", name=name, merchant_id=merchant_id)).id
+        terminal = org.create_terminal(tx, tenant_id=t, key=key(), data=TerminalCreate(
+            code=f"{code}-{kind}-1", kind=kind, store_id=store)).id
+        return merchant_id, terminal
+
+    rooms, desk = till("rooms", "客房", hotel_v, world.hotel_entity, "front_desk")
+    _, hotel_pos = till("rooms", "客房", hotel_v, world.hotel_entity, "pos", merchant_id=rooms)
+    car_park, gate = till("car-park", "P1停车场", parking_v, world.mall_entity, "parking_gate")
+    _, park_gate = till("tickets", "票务", world.park_venue, world.park_entity, "gate", merchant_id=world.park_tickets)
+
+    def terminal_key(terminal: int) -> str:
+        return org.issue_api_key(tx, tenant_id=t, key=key(), data=ApiKeyCreate(
+            name="terminal", role=Role.cashier, terminal_id=terminal)).key
+
+    return Resort(hotel_venue=hotel_v, hotel_rooms=rooms, front_desk=desk, car_park=car_park, parking_gate=gate,
+                  park_gate=park_gate, hotel_pos=hotel_pos, front_desk_key=terminal_key(desk),
+                  parking_gate_key=terminal_key(gate), park_gate_key=terminal_key(park_gate),
+                  hotel_pos_key=terminal_key(hotel_pos))
+
+
+@pytest.fixture
+def resort(runtime, world) -> Resort:
+    with runtime.transaction() as unit:
+        return build_resort(unit, world)

@@ -249,3 +249,56 @@ class PointsNotAccepted(LiutongError):
 class RefundExceedsOrder(LiutongError):
     code, status = "refund_exceeds_order", 409
     zh, en = "第 {line_no} 行最多还可退 {left} 件", "Line {line_no} has only {left} left to refund"
+
+
+class UnknownVenue(LiutongError):
+    code, status = "unknown_venue", 422
+    zh, en = "业态场所 {venue} 不存在", "There is no venue {venue}"
+
+
+class CampaignBudgetSpent(LiutongError):
+    code, status = "campaign_budget_spent", 409
+    zh, en = "活动 {campaign} 的积分预算已用完", "The points budget of campaign {campaign} is spent"
+
+
+# --- behaviour and venue events --------------------------------------------------------------
+
+
+class BehaviourNotRewarded(LiutongError):
+    code, status = "behaviour_not_rewarded", 409
+    zh, en = "当前方案没有奖励该行为（{event}）的规则", "The program has no rule rewarding {event}"
+
+
+class BehaviourLimitReached(LiutongError):
+    code, status = "behaviour_limit_reached", 409
+    zh, en = "{name}已达次数上限", "{name}: the limit for this period is reached"
+
+
+class AlreadyReferred(LiutongError):
+    code, status = "already_referred", 409
+    zh, en = "该会员已有推荐人", "This member was already referred by someone"
+
+
+class WrongTerminalKind(LiutongError):
+    code, status = "wrong_terminal_kind", 409
+    zh, en = "该终端不能处理此事件（需要{expected}）", "This terminal cannot report this event (needs a {expected})"
+
+
+class StayNotOpen(LiutongError):
+    code, status = "stay_not_open", 409
+    zh, en = "入住单 {stay_no} 未在住", "Stay {stay_no} is not checked in"
+
+
+class NotBirthday(LiutongError):
+    code, status = "not_birthday", 409
+    zh, en = "今天不是该会员的生日", "Today is not this member's birthday"
+
+
+class BenefitNotHeld(LiutongError):
+    code, status = "benefit_not_held", 409
+    zh, en = "会员未持有权益 {benefit}，或该权益不适用于此处", "The member does not hold {benefit} here"
+
+
+class BenefitQuotaUsed(LiutongError):
+    code, status = "benefit_quota_used", 409
+    zh, en = "权益 {benefit} 本期额度已用完", "The quota of {benefit} for this period is used up"

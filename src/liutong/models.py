@@ -14,6 +14,7 @@ from liutong.organisation.models import (  # noqa: F401
     Terminal,
     Venue,
 )
-from liutong.program.models import BenefitUse, ProgramVersion  # noqa: F401
+from liutong.program.models import BehaviourAward, BenefitUse, CampaignBudgetUse, ProgramVersion  # noqa: F401
 from liutong.jobs.models import Job, OutboxEvent  # noqa: F401
 from liutong.checkout.models import Order, OrderLine, Refund  # noqa: F401
+from liutong.visits.models import Stay, VenueEvent  # noqa: F401

@@ -15,7 +15,7 @@ Order of operations, as a cashier's receipt reads:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -26,20 +26,33 @@ from liutong.program.rules import Benefit, ProgramDocument
 
 
 @dataclass(frozen=True)
-class BasketLine:
-    sku: str
-    category: str
-    qty: int
-    unit_price: int  # fen
-
-
-@dataclass(frozen=True)
 class Place:
     """Where the purchase happens, as the program's scopes name it."""
 
     merchant: str
     venue: str
     format: str
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A discount a benefit gives by amount rather than by rate — free parking minutes, say:
+    ``amount`` fen off the line, using ``quantity`` of the benefit's quota."""
+
+    benefit: str
+    amount: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class BasketLine:
+    sku: str
+    category: str
+    qty: int
+    unit_price: int  # fen
+    #: Sold at this till for another venue (a hotel package at the ticket office).
+    place: Place | None = None
+    waiver: Waiver | None = None
 
 
 @dataclass(frozen=True)
@@ -111,14 +124,19 @@ def price(
     lines: Sequence[BasketLine],
     points_requested: int,
     at_local: datetime,
+    budgets_left: Mapping[str, int] | None = None,
 ) -> Priced:
     benefits = held_benefits(program, member) if member else []
     discounts = [b for b in benefits if b.kind == "discount"]
     priced: list[tuple[BasketLine, int, int, str | None]] = []
     for line in lines:
         gross = line.unit_price * line.qty
-        facts = {"sku": line.sku, "category": line.category, "merchant": place.merchant, "venue": place.venue,
-                 "format": place.format}
+        if line.waiver is not None:
+            priced.append((line, gross, min(gross, line.waiver.amount), line.waiver.benefit))
+            continue
+        at = line.place or place
+        facts = {"sku": line.sku, "category": line.category, "merchant": at.merchant, "venue": at.venue,
+                 "format": at.format}
         best = min((b for b in discounts if b.scope.matches(**facts)), key=lambda b: (b.rate, b.code), default=None)
         discount = gross - _discounted(gross, best.rate) if best else 0
         priced.append((line, gross, discount, best.code if best else None))
@@ -135,12 +153,14 @@ def price(
                    paid=gross - discount - value)
         for (line, gross, discount, benefit), value in zip(priced, values, strict=True)
     )
+    places = [line.place or place for line in lines]
     earn = quote_earn(
         program,
-        lines=[Line(sku=p.sku, category=p.category, amount=p.paid, merchant=place.merchant, venue=place.venue,
-                    format=place.format) for p in out],
+        lines=[Line(sku=p.sku, category=p.category, amount=p.paid, merchant=at.merchant, venue=at.venue,
+                    format=at.format) for p, at in zip(out, places, strict=True)],
         tier_code=member.tier_code if member else None,
         at_local=at_local,
+        budgets_left=budgets_left,
     ) if member else quote_earn(program, lines=[], tier_code=None, at_local=at_local)
     return Priced(
         lines=out,

@@ -28,6 +28,8 @@ class CartLine(BaseModel):
     category: Code
     qty: int = Field(gt=0, le=10_000)
     unit_price: int = Field(ge=0, le=10**9, description="单价（分）/ unit price in fen")
+    venue: Code | None = Field(default=None, description="代售其他业态时的场所编码（如票务处售酒店套餐）/ "
+                                                        "the venue a line is sold for, when not the till's own")
 
 
 class QuoteRequest(BaseModel):

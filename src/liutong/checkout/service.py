@@ -3,17 +3,17 @@ write the order and every ledger entry it causes in the caller's one transaction
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
 from liutong.checkout import pricing
 from liutong.checkout.models import Order, OrderLine, Refund
 from liutong.checkout.schemas import (
+    CartLine,
     CommitRequest,
     Committed,
     MemberRef,
@@ -36,6 +36,7 @@ from liutong.errors import (
     PointsBeyondBillCap,
     PointsNotAccepted,
     RefundExceedsOrder,
+    UnknownVenue,
 )
 from liutong.jobs import service as jobs
 from liutong.kit import idempotency
@@ -43,16 +44,14 @@ from liutong.kit.idempotency import system_key
 from liutong.kit.money import allocate
 from liutong.ledger import queries as ledger_queries
 from liutong.ledger import service as ledger
-from liutong.ledger.models import AccountKind, OwnerType
-from liutong.ledger.schemas import LegIn
 from liutong.members import service as members
 from liutong.members import tiers
 from liutong.members.models import IdentityKind, Member
 from liutong.organisation.auth import Principal
 from liutong.organisation.models import Merchant, Terminal, Venue
-from liutong.program import benefits
+from liutong.program import benefits, budgets, engine
 from liutong.program import service as program_service
-from liutong.program.rules import ProgramDocument
+from liutong.program.rules import Campaign, ProgramDocument
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -105,17 +104,43 @@ class _Priced:
     at: datetime
     priced: pricing.Priced
     quote: Quote
+    #: Campaigns running for this member at this moment (their budgets are consumed at commit).
+    campaigns: list[Campaign]
 
 
-def _price(tx: Tx, principal: Principal, data: QuoteRequest) -> _Priced:
+def _line_places(tx: Tx, *, tenant_id: int, till: Till, lines: Sequence[CartLine]) -> list[pricing.Place | None]:
+    """The venue each line is sold for, when it names one other than the till's."""
+    codes = {li.venue for li in lines if li.venue and li.venue != till.venue.code}
+    if not codes:
+        return [None] * len(lines)
+    venues = {v.code: v for v in tx.session.scalars(
+        select(Venue).where(Venue.tenant_id == tenant_id, Venue.code.in_(codes)))}
+    unknown = sorted(codes - venues.keys())
+    if unknown:
+        raise UnknownVenue(venue=unknown[0])
+    return [pricing.Place(merchant=till.merchant.code, venue=li.venue, format=venues[li.venue].format)
+            if li.venue in venues else None for li in lines]
+
+
+def _price(tx: Tx, principal: Principal, data: QuoteRequest, *, locking: bool = False,
+           waivers: Mapping[int, pricing.Waiver] | None = None) -> _Priced:
+    """Price the request. ``locking`` (commit) locks the member's row, then the budgets of the
+    campaigns that apply, until the transaction ends — the member row is always locked before
+    the member's ledger accounts, so commits, benefit uses and behaviour rewards of one member
+    queue up instead of deadlocking. ``waivers`` are amount discounts by line position."""
     tenant_id = principal.require_tenant()
     till = resolve_till(tx, principal, data.terminal_id)
     published = program_service.current(tx, tenant_id=tenant_id)
     program = published.document
     at = data.at or tx.now()
+    places = _line_places(tx, tenant_id=tenant_id, till=till, lines=data.lines)
     member = identify(tx, tenant_id=tenant_id, ref=data.member) if data.member else None
+    if locking and member is not None:
+        tx.session.refresh(member, with_for_update=True)
     view = None
     quoted_member = None
+    campaigns: list[Campaign] = []
+    budgets_left = None
     if member is not None:
         balances = ledger_queries.balances(tx, tenant_id=tenant_id, member_id=member.id)
         spendable = ledger_queries.spendable_points(tx, tenant_id=tenant_id, member_id=member.id, at=at)
@@ -123,9 +148,15 @@ def _price(tx: Tx, principal: Principal, data: QuoteRequest) -> _Priced:
         tier = program.tier(member.tier_code)
         quoted_member = QuotedMember(id=member.id, member_no=member.member_no, tier_code=tier.code,
                                      tier_name=tier.name, growth=balances.growth, points_spendable=spendable)
+        campaigns = engine.active_campaigns(program, at_local=at.astimezone(tx.tz), tier_code=tier.code)
+        budgets_left = budgets.left(tx, tenant_id=tenant_id, member_id=member.id, campaigns=campaigns,
+                                    lock=locking) or None
+    waivers = waivers or {}
     priced = pricing.price(
         program, place=till.place, member=view, points_requested=data.points, at_local=at.astimezone(tx.tz),
-        lines=[pricing.BasketLine(li.sku, li.category, li.qty, li.unit_price) for li in data.lines],
+        lines=[pricing.BasketLine(li.sku, li.category, li.qty, li.unit_price, place=place, waiver=waivers.get(i))
+               for i, (li, place) in enumerate(zip(data.lines, places, strict=True))],
+        budgets_left=budgets_left,
     )
     quote = Quote(
         program_version=published.version,
@@ -141,11 +172,12 @@ def _price(tx: Tx, principal: Principal, data: QuoteRequest) -> _Priced:
                         parts=[QuotedEarnPart(rule=p.rule, label=p.label, points=p.points) for p in priced.earn.parts]),
         benefits_applied=list(priced.benefits_applied),
     )
-    return _Priced(till, published.id, program, member, at, priced, quote)
+    return _Priced(till, published.id, program, member, at, priced, quote, campaigns)
 
 
-def quote(tx: Tx, *, principal: Principal, data: QuoteRequest) -> Quote:
-    return _price(tx, principal, data).quote
+def quote(tx: Tx, *, principal: Principal, data: QuoteRequest,
+          waivers: Mapping[int, pricing.Waiver] | None = None) -> Quote:
+    return _price(tx, principal, data, waivers=waivers).quote
 
 
 _REFUSALS = {
@@ -157,32 +189,15 @@ _REFUSALS = {
 }
 
 
-def lot_terms(program: ProgramDocument, *, venue_format: str, at: datetime, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
-    """(vests_at, expires_at) for points earned now in this format, per the program."""
-    expiry = program.expiry
-    if expiry.mode == "months_after_earning":
-        expires = at + relativedelta(months=expiry.months)
-    else:
-        year_end = datetime(at.astimezone(tz).year + expiry.years, 12, 31, 23, 59, 59, tzinfo=tz)
-        expires = year_end.astimezone(at.tzinfo)
-    rule = program.vesting.get(venue_format)
-    if rule is None or rule.mode == "immediate":
-        return None, expires
-    if rule.mode == "after_visit":  # the visit is the purchase day: vest at the next local midnight
-        local = at.astimezone(tz)
-        next_midnight = datetime(local.year, local.month, local.day, tzinfo=tz) + timedelta(days=1)
-        return next_midnight.astimezone(at.tzinfo), expires
-    # days_after; at_checkout waits at most ``days`` until the stay's check-out vests it
-    return at + timedelta(days=rule.days or 1), expires
-
-
-def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> Committed:
+def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
+           waivers: Mapping[int, pricing.Waiver] | None = None) -> Committed:
     """Atomic and idempotent on the POS order number: the order, its lines, the points spent and
-    earned (pending when the format has a refund window), and growth — all or nothing."""
+    earned (pending when the format has a refund window), and growth — all or nothing.
+    ``waivers`` are benefit discounts by amount that the caller worked out (parking minutes)."""
     tenant_id = principal.require_tenant()
 
     def run() -> Committed:
-        p = _price(tx, principal, data)
+        p = _price(tx, principal, data, locking=True, waivers=waivers)
         offer = p.priced.points
         if offer.refused_because:
             raise _REFUSALS[offer.refused_because](offer, p.program)
@@ -223,7 +238,7 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
                     key=system_key("order", data.order_no, "spend"), ref=data.order_no,
                     memo=f"积分抵现 / points paid {offer.value} fen").entry_id
             if order.points_earned:
-                vests_at, expires_at = lot_terms(p.program, venue_format=p.till.venue.format, at=p.at, tz=tx.tz)
+                vests_at, expires_at = engine.lot_terms(p.program, venue_format=p.till.venue.format, at=p.at, tz=tx.tz)
                 pending = vests_at is not None and vests_at > p.at
                 order.earn_entry_id = ledger.earn_points(
                     tx, tenant_id=tenant_id, member_id=member_id, issuer_entity_id=p.till.merchant.entity_id,
@@ -231,14 +246,17 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
                     expires_at=expires_at, vests_at=vests_at, ref=data.order_no,
                     memo=p.priced.earn.explanation[:200]).entry_id
             if order.growth_earned:
-                order.growth_entry_id = _move_growth(tx, tenant_id=tenant_id, member_id=member_id,
+                order.growth_entry_id = ledger.move_growth(tx, tenant_id=tenant_id, member_id=member_id,
                                                      amount=order.growth_earned, ref=data.order_no,
                                                      key=system_key("order", data.order_no, "growth"))
+            budgets.consume(tx, tenant_id=tenant_id, member_id=member_id, campaigns=p.campaigns,
+                            given={part.rule: part.points for part in p.priced.earn.parts})
             held = {b.code: b for b in p.program.benefits}
+            quantities = {w.benefit: w.quantity for w in (waivers or {}).values()}
             for code in p.priced.benefits_applied:
                 saved = sum(li.discount for li in p.priced.lines if li.discount_benefit == code)
-                benefits.record_use(tx, tenant_id=tenant_id, member_id=member_id, benefit=held[code], quantity=1,
-                                    value=saved, at=p.at, order_id=order.id)
+                benefits.record_use(tx, tenant_id=tenant_id, member_id=member_id, benefit=held[code],
+                                    quantity=quantities.get(code, 1), value=saved, at=p.at, order_id=order.id)
             tx.session.flush()
             promoted = tiers.promote_if_earned(tx, member=p.member, program=p.program,
                                                program_version_id=p.program_version_id, at=p.at,
@@ -259,19 +277,6 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str) -> 
 
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=data.order_no, operation="checkout.commit",
                                   request=data.model_dump(mode="json"), model=Committed, run=run)
-
-
-def _move_growth(tx: Tx, *, tenant_id: int, member_id: int, amount: int, ref: str, key: str) -> int:
-    """Growth value is earned (or, negative, taken back) against the tenant's growth account."""
-    member_account = ledger.account_id(tx, tenant_id=tenant_id, owner_type=OwnerType.member, owner_id=member_id,
-                                       kind=AccountKind.growth)
-    system = ledger.account_id(tx, tenant_id=tenant_id, owner_type=OwnerType.system, owner_id=0,
-                               kind=AccountKind.growth_issued)
-    return ledger.post_entry(
-        tx, tenant_id=tenant_id, key=key, kind="growth", member_id=member_id, ref=ref,
-        legs=[LegIn(account_id=member_account, amount=amount), LegIn(account_id=system, amount=-amount)],
-        memo="成长值 / growth value",
-    ).entry_id
 
 
 def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
@@ -330,7 +335,7 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
             available = ledger_queries.balances(tx, tenant_id=tenant_id, member_id=order.member_id).growth
             take = min(available, totals["growth"])  # growth never goes below zero
             if take:
-                row.growth_entry_id = _move_growth(tx, tenant_id=tenant_id, member_id=order.member_id, amount=-take,
+                row.growth_entry_id = ledger.move_growth(tx, tenant_id=tenant_id, member_id=order.member_id, amount=-take,
                                                    ref=data.order_no, key=system_key("refund", data.refund_no, "growth"))
             row.growth_clawed = take
         order.status = "refunded" if all(li.refunded_qty == li.qty for li in lines.values()) else "partially_refunded"

@@ -10,6 +10,7 @@ worker only claims the jobs and events it has a handler or subscriber for.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import secrets
@@ -24,6 +25,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("liutong.jobs")
 
+#: Modules whose import registers job handlers and outbox subscribers.
+HANDLER_MODULES = ("liutong.program.behaviour",)
+
+
+def load_handlers() -> None:
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
+
 
 def default_worker_id() -> str:
     """Host, process and a random suffix: unique even for two workers in one process."""
@@ -33,6 +42,7 @@ def default_worker_id() -> str:
 class Worker:
     def __init__(self, runtime: Runtime, *, worker_id: str | None = None, poll_seconds: float = 1.0,
                  batch: int = 100) -> None:
+        load_handlers()
         self.runtime = runtime
         self.worker_id = worker_id or default_worker_id()
         self.poll_seconds = poll_seconds

@@ -637,9 +637,14 @@ def expire_due_points(tx: Tx, *, tenant_id: int, as_of: datetime) -> int:
     return posted
 
 
-def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key: str) -> EntryResult | None:
-    """Make pending lots whose refund window has passed spendable."""
-    request = {"member_id": member_id, "as_of": as_of}
+def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key: str,
+                source_entry_ids: Sequence[int] | None = None) -> EntryResult | None:
+    """Make pending lots whose refund window has passed spendable — or, with
+    ``source_entry_ids``, the pending lots those earns created, whatever their window (a hotel
+    guest's check-out ends the window of what the stay earned)."""
+    request: dict[str, Any] = {"member_id": member_id, "as_of": as_of}
+    if source_entry_ids is not None:
+        request["sources"] = sorted(source_entry_ids)
     got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.vest", request=request)
     if not isinstance(got, idempotency.Claim):
         return EntryResult.model_validate(got) if got else None
@@ -650,7 +655,8 @@ def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key:
             lots_t.c.tenant_id == tenant_id,
             lots_t.c.member_id == member_id,
             lots_t.c.status == LotStatus.pending.value,
-            lots_t.c.vests_at <= as_of,
+            lots_t.c.vests_at <= as_of if source_entry_ids is None
+            else lots_t.c.source_entry_id.in_(source_entry_ids),
         ).order_by(lots_t.c.id)
     ).all()
     total = sum(lot.remaining for lot in due)
@@ -955,6 +961,19 @@ def move_member_balances(tx: Tx, *, tenant_id: int, source_id: int, target_id: i
     return entry_ids
 
 
+def move_growth(tx: Tx, *, tenant_id: int, member_id: int, amount: int, ref: str, key: str) -> int:
+    """Growth value is earned (or, negative, taken back) against the tenant's growth account."""
+    member_account = account_id(tx, tenant_id=tenant_id, owner_type=OwnerType.member, owner_id=member_id,
+                                kind=AccountKind.growth)
+    system = account_id(tx, tenant_id=tenant_id, owner_type=OwnerType.system, owner_id=0,
+                        kind=AccountKind.growth_issued)
+    return post_entry(
+        tx, tenant_id=tenant_id, key=key, kind="growth", member_id=member_id, ref=ref,
+        legs=[LegIn(account_id=member_account, amount=amount), LegIn(account_id=system, amount=-amount)],
+        memo="成长值 / growth value",
+    ).entry_id
+
+
 __all__ = [
     "Leg",
     "account_id",
@@ -964,6 +983,7 @@ __all__ = [
     "move_member_balances",
     "open_entity_accounts",
     "open_member_accounts",
+    "move_growth",
     "open_merchant_accounts",
     "open_system_accounts",
     "post_entry",
@@ -971,3 +991,4 @@ __all__ = [
     "spend_points",
     "vest_points",
 ]
+

@@ -32,6 +32,8 @@ class MemberRegister(BaseModel):
     source: str | None = Field(default=None, max_length=32)
     identities: list[IdentityIn] = Field(default_factory=list, max_length=10)
     consents: list[ConsentIn] = Field(default_factory=list, max_length=10)
+    referred_by: str | None = Field(default=None, min_length=1, max_length=20,
+                                    description="推荐人会员号 / member number of the member who referred them")
 
 
 class MemberUpdate(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from liutong.errors import (
     CannotMerge,
     DuplicateIdentity,
+    InvalidReference,
     InvalidStatusChange,
     LastPhoneIdentity,
     MemberNotActive,
@@ -19,6 +20,7 @@ from liutong.errors import (
     NotFound,
 )
 from liutong.kit import idempotency
+from liutong.kit.idempotency import system_key
 from liutong.kit.crypto import mask_name
 from liutong.ledger import service as ledger
 from liutong.ledger.models import PointsLot
@@ -38,6 +40,7 @@ from liutong.members.schemas import (
     MergeResult,
 )
 from liutong.organisation.audit import record_audit
+from liutong.program import behaviour
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -147,12 +150,28 @@ def register(tx: Tx, *, tenant_id: int, data: MemberRegister, key: str, actor: s
         for consent in data.consents:
             _consent(tx, member, consent)
         ledger.open_member_accounts(tx, tenant_id=tenant_id, member_id=member.id)
+        _welcome(tx, tenant_id=tenant_id, member=member, referred_by=data.referred_by)
         record_audit(tx, tenant_id=tenant_id, actor=actor, action="member.register", subject_type="member",
                      subject_id=member.id, data={"source": data.source})
         return view(tx, member)
 
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=key, operation="member.register",
                                   request=data.model_dump(mode="json"), model=MemberOut, run=run)
+
+
+def _welcome(tx: Tx, *, tenant_id: int, member: Member, referred_by: str | None) -> None:
+    """What the program gives for joining (registration rules) and for being referred."""
+    now = tx.now()
+    behaviour.reward(tx, tenant_id=tenant_id, member=member, event="registration", at=now,
+                     key=system_key("registration", member.id), required=False)
+    if referred_by is None:
+        return
+    referrer = tx.session.scalars(
+        select(Member).where(Member.tenant_id == tenant_id, Member.member_no == referred_by)).first()
+    if referrer is None or referrer.status != MemberStatus.active.value:
+        raise InvalidReference(what="推荐人 / referrer")
+    behaviour.reward(tx, tenant_id=tenant_id, member=referrer, event="referral", at=now, referee=member,
+                     key=system_key("referral", member.id), ref=member.member_no, required=False)
 
 
 def update_profile(tx: Tx, *, tenant_id: int, member_id: int, data: MemberUpdate, key: str, actor: str) -> MemberOut:

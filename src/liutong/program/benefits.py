@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 from sqlalchemy import and_, func, or_, select, update
 
+from liutong.errors import BenefitQuotaUsed
 from liutong.ledger.models import Account, AccountKind, OwnerType
 from liutong.members.models import Member, MemberStatus
 from liutong.program.models import BenefitUse
@@ -43,6 +44,19 @@ def quota_left(tx: Tx, *, tenant_id: int, member_id: int, benefit: Benefit, at: 
         )
     )
     return max(0, benefit.quota - int(used))
+
+
+def use(tx: Tx, *, tenant_id: int, member_id: int, benefit: Benefit, quantity: int, value: int, at: datetime,
+        order_id: int | None = None) -> int | None:
+    """Use ``quantity`` of a benefit the member holds, refusing when the period's quota is spent;
+    returns what is left of the quota. The caller holds the member's row lock, so two uses at
+    the same moment cannot both take the last of a quota."""
+    left = quota_left(tx, tenant_id=tenant_id, member_id=member_id, benefit=benefit, at=at)
+    if left is not None and left < quantity:
+        raise BenefitQuotaUsed(benefit=benefit.name)
+    record_use(tx, tenant_id=tenant_id, member_id=member_id, benefit=benefit, quantity=quantity, value=value, at=at,
+               order_id=order_id)
+    return None if left is None else left - quantity
 
 
 def return_uses(tx: Tx, *, tenant_id: int, order_id: int, at: datetime) -> int:

@@ -20,8 +20,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from dateutil.relativedelta import relativedelta
 
 from liutong.program.rules import BaseRate, Campaign, ProgramDocument
 
@@ -160,3 +163,24 @@ def _limit(points: int, code: str, budgets_left: Mapping[str, int] | None) -> in
     if budgets_left is None or code not in budgets_left:
         return points
     return max(0, min(points, budgets_left[code]))
+
+
+def lot_terms(program: ProgramDocument, *, venue_format: str | None, at: datetime,
+              tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+    """(vests_at, expires_at) for points earned now in this format, per the program."""
+    expiry = program.expiry
+    if expiry.mode == "months_after_earning":
+        expires = at + relativedelta(months=expiry.months)
+    else:
+        year_end = datetime(at.astimezone(tz).year + expiry.years, 12, 31, 23, 59, 59, tzinfo=tz)
+        expires = year_end.astimezone(at.tzinfo)
+    rule = program.vesting.get(venue_format) if venue_format else None
+    if rule is None or rule.mode == "immediate":
+        return None, expires
+    if rule.mode == "after_visit":  # the visit is the purchase day: vest at the next local midnight
+        local = at.astimezone(tz)
+        next_midnight = datetime(local.year, local.month, local.day, tzinfo=tz) + timedelta(days=1)
+        return next_midnight.astimezone(at.tzinfo), expires
+    # days_after; at_checkout: the guest's check-out vests the lot, and ``days`` is the longest
+    # it waits when no check-out is reported
+    return at + timedelta(days=rule.days or 1), expires

@@ -129,6 +129,56 @@ class Stacking(Rule):
     cap_multiplier: Multiplier | None = None
 
 
+BehaviourEvent = Literal["registration", "sign_in", "birthday", "review", "share", "referral", "task"]
+
+
+class Frequency(Rule):
+    """At most ``times`` awards per ``per`` (local calendar day, ISO week, month, year, or ever)."""
+
+    times: Annotated[int, Field(ge=1, le=1000)] = 1
+    per: Literal["day", "week", "month", "year", "lifetime"] = "day"
+
+
+class StreakBonus(Rule):
+    """连续签到: extra points on every ``days``-th consecutive day of signing in."""
+
+    days: Annotated[int, Field(ge=2, le=366)]
+    points: Annotated[int, Field(gt=0, le=1_000_000)]
+
+
+class BehaviourRule(Rule):
+    """Points and growth for something a member does that is not a purchase: registering,
+    the daily sign-in, a birthday, a review, a share, a referral, a task."""
+
+    code: Code
+    name: Name
+    event: BehaviourEvent
+    points: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    growth: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    limit: Frequency | None = None
+    #: ``task`` only: the task this rule rewards (完善资料, 首次入住…); empty = any task.
+    task: Code | None = None
+    #: ``review`` / ``share``: the venues, formats or merchants reviewed or shared.
+    scope: Scope = Scope()
+    #: ``sign_in`` only.
+    streaks: list[StreakBonus] = Field(default_factory=list)
+    #: ``referral`` only: what the new member who was referred receives (the rule's own
+    #: ``points`` go to the member who referred them).
+    referee_points: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+    @model_validator(mode="after")
+    def _complete(self) -> BehaviourRule:
+        if not (self.points or self.growth or self.referee_points):
+            raise ValueError("a behaviour rule gives points or growth")
+        if self.streaks and self.event != "sign_in":
+            raise ValueError("streak bonuses belong to sign_in rules")
+        if self.task is not None and self.event != "task":
+            raise ValueError("only a task rule names a task")
+        if self.referee_points and self.event != "referral":
+            raise ValueError("referee_points belong to referral rules")
+        return self
+
+
 class EarnRules(Rule):
     #: How fractional points are settled, once per component of an order: ``floor`` (去尾,
     #: the usual) or ``half_up`` (四舍五入).
@@ -139,6 +189,10 @@ class EarnRules(Rule):
     stacking: Stacking = Stacking()
     #: Growth value (成长值) per yuan, kept apart from points.
     growth_per_yuan: Rate = Decimal(1)
+    behaviours: list[BehaviourRule] = Field(default_factory=list)
+    #: The legal entity that issues (and bears the cost of) behaviour points; empty = the
+    #: tenant's first entity, usually the group company.
+    behaviour_issuer: Code | None = None
 
 
 class RedeemRules(Rule):
@@ -233,6 +287,7 @@ class ProgramDocument(Rule):
             ("base rate", [r.code for r in self.earn.base_rates]),
             ("exclusion", [r.code for r in self.earn.exclusions]),
             ("campaign", [c.code for c in self.earn.campaigns]),
+            ("behaviour rule", [b.code for b in self.earn.behaviours]),
             ("tier", [t.code for t in self.tiers]),
             ("benefit", [b.code for b in self.benefits]),
         ):

@@ -1,0 +1,1 @@
+"""Venue events that are not purchases: gate entries, hotel stays, parking exits."""
