@@ -116,3 +116,20 @@ def test_an_unknown_or_frozen_member_is_refused(client, world, runtime):
                 headers=world.headers(idem=key()))
     r = _quote(client, world, {"member": {"member_id": m.id}, "lines": COFFEE})
     assert r.status_code == 409 and r.json()["error"]["code"] == "member_not_active"
+
+
+def test_a_line_sold_for_another_venue_earns_at_that_venues_rate_and_an_unknown_venue_is_refused(
+        client, world, runtime):
+    """A mall till sells a hotel package: the hotel's 2 points per yuan apply to it."""
+    from tests.conftest import build_resort
+
+    with runtime.transaction() as tx:
+        build_resort(tx, world)
+    _member(runtime, world)
+    package = {"sku": "PKG-FAMILY", "category": "package", "qty": 1, "unit_price": 100_000, "venue": "hotel"}
+    r = _quote(client, world, {"member": {"phone": "13700137000"}, "lines": [package, COFFEE[1]]})
+    assert r.status_code == 200, r.text
+    assert r.json()["earn"]["explanation"] == "酒店积分 2000 + 基础积分 41"
+    r = _quote(client, world, {"member": {"phone": "13700137000"}, "lines": [{**package, "venue": "moon"}]})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_venue"
+    assert "moon" in r.json()["error"]["message_zh"]
