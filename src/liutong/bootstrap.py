@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -77,6 +78,9 @@ class Runtime:
     session_factory: Callable[[], Session]
     vault: Vault
     clock: Callable[[], datetime] = utc_now
+    #: Parsed forms of rows that never change once written (published program versions),
+    #: kept for the life of the process.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -73,13 +73,15 @@ def resolve_till(tx: Tx, principal: Principal, terminal_id: int | None) -> Till:
     named, which must be in the caller's tenant (and merchant, for a merchant key)."""
     tenant_id = principal.require_tenant()
     wanted = principal.terminal_id or terminal_id
-    terminal = tx.session.get(Terminal, wanted) if wanted is not None else None
-    if (terminal is None or terminal.tenant_id != tenant_id
-            or (principal.merchant_id is not None and terminal.merchant_id != principal.merchant_id)
+    found = tx.session.execute(
+        select(Terminal, Merchant, Venue).join(Merchant, Merchant.id == Terminal.merchant_id)
+        .join(Venue, Venue.id == Merchant.venue_id).where(Terminal.id == wanted, Terminal.tenant_id == tenant_id)
+    ).first() if wanted is not None else None
+    if (found is None
+            or (principal.merchant_id is not None and found.Terminal.merchant_id != principal.merchant_id)
             or (principal.terminal_id is not None and terminal_id not in (None, principal.terminal_id))):
         raise InvalidReference(what="终端 / terminal")
-    merchant = tx.session.get(Merchant, terminal.merchant_id)
-    return Till(terminal=terminal, merchant=merchant, venue=tx.session.get(Venue, merchant.venue_id))
+    return Till(terminal=found.Terminal, merchant=found.Merchant, venue=found.Venue)
 
 
 def identify(tx: Tx, *, tenant_id: int, ref: MemberRef) -> Member:
@@ -142,12 +144,11 @@ def _price(tx: Tx, principal: Principal, data: QuoteRequest, *, locking: bool = 
     campaigns: list[Campaign] = []
     budgets_left = None
     if member is not None:
-        balances = ledger_queries.balances(tx, tenant_id=tenant_id, member_id=member.id)
-        spendable = ledger_queries.spendable_points(tx, tenant_id=tenant_id, member_id=member.id, at=at)
-        view = pricing.MemberView(tier_code=member.tier_code, growth=balances.growth, points_spendable=spendable)
+        growth, spendable = ledger_queries.growth_and_spendable(tx, tenant_id=tenant_id, member_id=member.id, at=at)
+        view = pricing.MemberView(tier_code=member.tier_code, growth=growth, points_spendable=spendable)
         tier = program.tier(member.tier_code)
         quoted_member = QuotedMember(id=member.id, member_no=member.member_no, tier_code=tier.code,
-                                     tier_name=tier.name, growth=balances.growth, points_spendable=spendable)
+                                     tier_name=tier.name, growth=growth, points_spendable=spendable)
         campaigns = engine.active_campaigns(program, at_local=at.astimezone(tx.tz), tier_code=tier.code)
         budgets_left = budgets.left(tx, tenant_id=tenant_id, member_id=member.id, campaigns=campaigns,
                                     lock=locking) or None

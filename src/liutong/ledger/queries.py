@@ -104,3 +104,18 @@ def spendable_points(tx: Tx, *, tenant_id: int, member_id: int, at: datetime) ->
             (PointsLot.expires_at.is_(None)) | (PointsLot.expires_at > at),
         )
     ))
+
+
+def growth_and_spendable(tx: Tx, *, tenant_id: int, member_id: int, at: datetime) -> tuple[int, int]:
+    """(growth, spendable points at ``at``) in one round trip — what a checkout prices with."""
+    growth = select(Account.balance).where(
+        Account.tenant_id == tenant_id, Account.owner_type == OwnerType.member.value, Account.owner_id == member_id,
+        Account.kind == AccountKind.growth.value,
+    ).scalar_subquery()
+    spendable = select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
+        PointsLot.tenant_id == tenant_id, PointsLot.member_id == member_id,
+        PointsLot.status == LotStatus.active.value,
+        (PointsLot.expires_at.is_(None)) | (PointsLot.expires_at > at),
+    ).scalar_subquery()
+    row = tx.session.execute(select(growth, spendable)).one()
+    return int(row[0] or 0), int(row[1])

@@ -56,13 +56,22 @@ def publish(tx: Tx, *, tenant_id: int, data: ProgramPublish, key: str, actor: st
 
 
 def current(tx: Tx, *, tenant_id: int) -> ProgramVersionOut:
-    row = tx.session.scalars(
-        select(ProgramVersion).where(ProgramVersion.tenant_id == tenant_id)
-        .order_by(ProgramVersion.version.desc()).limit(1)
+    """The version in force. Versions never change once published, so each is parsed and
+    validated once per process; a request reads only the id of the latest."""
+    row = tx.session.execute(
+        select(ProgramVersion.id, ProgramVersion.version, ProgramVersion.note, ProgramVersion.created_by,
+               ProgramVersion.created_at)
+        .where(ProgramVersion.tenant_id == tenant_id).order_by(ProgramVersion.version.desc()).limit(1)
     ).first()
     if row is None:
         raise NotFound(what="会员方案 / program")
-    return _out(row)
+    memo_key = ("program", tenant_id, *row)
+    document = tx.runtime.memo.get(memo_key)
+    if document is None:
+        raw = tx.session.scalar(select(ProgramVersion.document).where(ProgramVersion.id == row.id))
+        document = tx.runtime.memo[memo_key] = ProgramDocument.model_validate(raw)
+    return ProgramVersionOut(id=row.id, version=row.version, note=row.note, created_by=row.created_by,
+                             created_at=row.created_at, document=document)
 
 
 def version(tx: Tx, *, tenant_id: int, number: int) -> ProgramVersionOut:
