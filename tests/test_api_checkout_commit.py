@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from liutong.checkout.models import Order
@@ -121,6 +122,38 @@ def test_a_partial_refund_after_the_earned_points_were_spent_takes_them_from_oth
     # the lattes earned 64 of the 105 points: 5 are left in their lot, the other 50 points lot gives the rest
     assert out["points_clawed"] == 55 and out["paid_back"] == 6_400
     assert _balances(runtime, world, m).points == 0
+    _invariants(runtime, world)
+
+
+@pytest.mark.parametrize(("policy", "clawed", "unrecovered", "deducted", "left"), [
+    ("other_lots", 55, 9, 0, 0),            # 5 from the sale's own lot, 50 from the other lot
+    ("deduct_from_refund", 5, 59, 590, 50),  # 59 spent points at 100 = ¥10 keep ¥5.90 of the refund
+    ("forgive", 5, 59, 0, 50),
+])
+def test_the_refund_policy_decides_what_happens_to_earned_points_already_spent(
+        client, world, runtime, policy, clawed, unrecovered, deducted, left):
+    from liutong.program import service as program_service
+    from liutong.program.defaults import default_program
+    from liutong.program.schemas import ProgramPublish
+
+    doc = default_program().model_dump(mode="json")
+    doc["refund"] = {"spent_points": policy}
+    runtime.clock = lambda: NOW
+    with runtime.transaction() as tx:
+        program_service.publish(tx, tenant_id=world.tenant_id, key=key(), actor="test",
+                                data=ProgramPublish(document=doc, note=f"退款政策 {policy}"))
+    m = _member(runtime, world, points=0)
+    assert _commit(client, world, order_no="POS-0006", payable=10_500).status_code == 200
+    runtime.clock = lambda: NOW + timedelta(days=8)
+    with runtime.transaction() as tx:
+        ledger.vest_points(tx, tenant_id=world.tenant_id, member_id=m, as_of=NOW + timedelta(days=8), key=key())
+        ledger.spend_points(tx, tenant_id=world.tenant_id, member_id=m, points=100, key=key())
+        ledger.earn_points(tx, tenant_id=world.tenant_id, member_id=m, issuer_entity_id=world.park_entity,
+                           points=50, key=key(), expires_at=NOW + timedelta(days=200))
+    out = _refund(client, world, order_no="POS-0006", refund_no="RF-6", lines=[{"line_no": 1, "qty": 2}]).json()
+    assert (out["points_clawed"], out["points_unrecovered"], out["deducted"]) == (clawed, unrecovered, deducted)
+    assert out["paid_back"] == 6_400 - deducted
+    assert _balances(runtime, world, m).points == left
     _invariants(runtime, world)
 
 

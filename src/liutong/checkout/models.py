@@ -85,6 +85,10 @@ class Refund(Base):
     paid_back: Mapped[int] = mapped_column(BigInteger)
     points_back: Mapped[int] = mapped_column(BigInteger)
     points_clawed: Mapped[int] = mapped_column(BigInteger)
+    #: Earned points the member had already spent and the refund could not take back, and the
+    #: cash value kept out of ``paid_back`` for them under the ``deduct_from_refund`` policy.
+    points_unrecovered: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    deducted: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     growth_clawed: Mapped[int] = mapped_column(BigInteger)
     restore_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     claw_back_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))

@@ -141,4 +141,8 @@ class Refunded(BaseModel):
     paid_back: int
     points_back: int
     points_clawed: int
+    #: Earned points already spent that the refund did not take back (see the refund policy),
+    #: and the cash kept out of ``paid_back`` for them under ``deduct_from_refund``.
+    points_unrecovered: int = 0
+    deducted: int = 0
     growth_clawed: int

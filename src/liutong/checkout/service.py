@@ -321,23 +321,32 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
             for k, v in share.items():
                 totals[k] += v
         row = Refund(tenant_id=tenant_id, refund_no=data.refund_no, order_id=order.id, occurred_at=tx.now(),
-                     paid_back=totals["paid"], points_back=totals["points"], points_clawed=0, growth_clawed=0)
+                     paid_back=totals["paid"], points_back=totals["points"], points_clawed=0, points_unrecovered=0,
+                     deducted=0, growth_clawed=0)
         if totals["points"]:
             row.restore_entry_id = ledger.restore_points(
                 tx, tenant_id=tenant_id, spend_entry_id=order.spend_entry_id, points=totals["points"],
                 key=system_key("refund", data.refund_no, "restore"), ref=data.order_no).entry_id
         if totals["clawed"]:
+            program = program_service.by_id(tx, tenant_id=tenant_id, version_id=order.program_version_id).document
+            policy = program.refund.spent_points
             clawed = ledger.claw_back_points(
                 tx, tenant_id=tenant_id, earn_entry_id=order.earn_entry_id, points=totals["clawed"],
-                key=system_key("refund", data.refund_no, "claw_back"), ref=data.order_no)
+                key=system_key("refund", data.refund_no, "claw_back"), ref=data.order_no,
+                other_lots=policy == "other_lots")
             row.claw_back_entry_id = clawed.entry_id or None
             row.points_clawed = -sum(c.amount for c in clawed.lots)
+            row.points_unrecovered = totals["clawed"] - row.points_clawed
+            if policy == "deduct_from_refund":
+                row.deducted = min(row.paid_back, pricing.fen_per_points(program, row.points_unrecovered))
+                row.paid_back -= row.deducted
         if totals["growth"]:
             available = ledger_queries.balances(tx, tenant_id=tenant_id, member_id=order.member_id).growth
             take = min(available, totals["growth"])  # growth never goes below zero
             if take:
-                row.growth_entry_id = ledger.move_growth(tx, tenant_id=tenant_id, member_id=order.member_id, amount=-take,
-                                                   ref=data.order_no, key=system_key("refund", data.refund_no, "growth"))
+                row.growth_entry_id = ledger.move_growth(
+                    tx, tenant_id=tenant_id, member_id=order.member_id, amount=-take, ref=data.order_no,
+                    key=system_key("refund", data.refund_no, "growth"))
             row.growth_clawed = take
         order.status = "refunded" if all(li.refunded_qty == li.qty for li in lines.values()) else "partially_refunded"
         if order.status == "refunded":
@@ -346,9 +355,10 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
         tx.session.flush()
         jobs.emit(tx, tenant_id=tenant_id, topic="refund", payload={
             "refund_id": row.id, "order_id": order.id, "member_id": order.member_id, "paid_back": row.paid_back,
-            "points_back": row.points_back, "points_clawed": row.points_clawed})
+            "points_back": row.points_back, "points_clawed": row.points_clawed, "deducted": row.deducted})
         return Refunded(refund_id=row.id, refund_no=row.refund_no, order_no=order.order_no, order_status=order.status,
                         paid_back=row.paid_back, points_back=row.points_back, points_clawed=row.points_clawed,
+                        points_unrecovered=row.points_unrecovered, deducted=row.deducted,
                         growth_clawed=row.growth_clawed)
 
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=data.refund_no, operation="checkout.refund",

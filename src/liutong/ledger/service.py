@@ -859,14 +859,18 @@ def restore_points(tx: Tx, *, tenant_id: int, spend_entry_id: int, points: int, 
 
 
 def claw_back_points(tx: Tx, *, tenant_id: int, earn_entry_id: int, points: int, key: str,
-                     memo: str | None = None, ref: str | None = None) -> EntryResult:
+                     memo: str | None = None, ref: str | None = None,
+                     other_lots: bool = True) -> EntryResult:
     """Take back points an earn gave (a refund), first from the lot it created, then — when
-    those points were already spent — from the member's other lots, soonest expiry first.
+    those points were already spent and ``other_lots`` — from the member's other lots,
+    soonest expiry first.
 
-    What the member no longer holds at all is not taken (the balance never goes negative);
-    the result's postings say how much was actually clawed back.
+    What the member no longer holds is not taken (the balance never goes negative); the
+    result's postings say how much was actually clawed back.
     """
     request = {"earn": earn_entry_id, "points": points, "memo": memo, "ref": ref}
+    if not other_lots:
+        request["other_lots"] = False
     got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.claw_back", request=request)
     if not isinstance(got, idempotency.Claim):
         return EntryResult.model_validate(got)
@@ -880,7 +884,7 @@ def claw_back_points(tx: Tx, *, tenant_id: int, earn_entry_id: int, points: int,
                              lots_t.c.status == LotStatus.active.value, lots_t.c.id != own.id,
                              or_(lots_t.c.expires_at.is_(None), lots_t.c.expires_at > when))
         .order_by(lots_t.c.expires_at.is_(None), lots_t.c.expires_at, lots_t.c.earned_at, lots_t.c.id)
-    ).all()
+    ).all() if other_lots else []
     candidates = ([own] if own.status in (LotStatus.active.value, LotStatus.pending.value) else []) + list(others)
     left = points
     taken: list[tuple[Any, int]] = []

@@ -205,6 +205,18 @@ class RedeemRules(Rule):
     merchants: list[Code] = Field(default_factory=list)
 
 
+class RefundPolicy(Rule):
+    """What a refund does when the points the purchase earned were already spent.
+
+    ``other_lots``: take them from the member's other points, soonest expiry first, as far as
+    the member has any (the rest is forgiven). ``deduct_from_refund``: take what is left of the
+    purchase's own lot and keep the cash value of the spent part (at the redeem rate) out of
+    the money refunded. ``forgive``: take only what is left of the purchase's own lot.
+    """
+
+    spent_points: Literal["other_lots", "deduct_from_refund", "forgive"] = "other_lots"
+
+
 class ExpiryPolicy(Rule):
     mode: Literal["months_after_earning", "end_of_year"] = "months_after_earning"
     #: For ``months_after_earning``.
@@ -277,6 +289,7 @@ class ProgramDocument(Rule):
     earn: EarnRules
     redeem: RedeemRules = RedeemRules()
     expiry: ExpiryPolicy = ExpiryPolicy()
+    refund: RefundPolicy = RefundPolicy()
     vesting: dict[VenueFormat, VestingRule] = Field(default_factory=dict)
     tiers: list[Tier] = Field(min_length=1)
     benefits: list[Benefit] = Field(default_factory=list)

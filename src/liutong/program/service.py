@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -55,16 +55,12 @@ def publish(tx: Tx, *, tenant_id: int, data: ProgramPublish, key: str, actor: st
     )
 
 
-def current(tx: Tx, *, tenant_id: int) -> ProgramVersionOut:
-    """The version in force. Versions never change once published, so each is parsed and
-    validated once per process; a request reads only the id of the latest."""
-    row = tx.session.execute(
-        select(ProgramVersion.id, ProgramVersion.version, ProgramVersion.note, ProgramVersion.created_by,
-               ProgramVersion.created_at)
-        .where(ProgramVersion.tenant_id == tenant_id).order_by(ProgramVersion.version.desc()).limit(1)
-    ).first()
-    if row is None:
-        raise NotFound(what="会员方案 / program")
+_HEAD = (ProgramVersion.id, ProgramVersion.version, ProgramVersion.note, ProgramVersion.created_by,
+         ProgramVersion.created_at)
+
+
+def _parsed(tx: Tx, tenant_id: int, row: Any) -> ProgramVersionOut:
+    """Versions never change once published, so each is parsed and validated once per process."""
     memo_key = ("program", tenant_id, *row)
     document = tx.runtime.memo.get(memo_key)
     if document is None:
@@ -72,6 +68,25 @@ def current(tx: Tx, *, tenant_id: int) -> ProgramVersionOut:
         document = tx.runtime.memo[memo_key] = ProgramDocument.model_validate(raw)
     return ProgramVersionOut(id=row.id, version=row.version, note=row.note, created_by=row.created_by,
                              created_at=row.created_at, document=document)
+
+
+def current(tx: Tx, *, tenant_id: int) -> ProgramVersionOut:
+    """The version in force; a request reads only the head of the latest row."""
+    row = tx.session.execute(
+        select(*_HEAD).where(ProgramVersion.tenant_id == tenant_id).order_by(ProgramVersion.version.desc()).limit(1)
+    ).first()
+    if row is None:
+        raise NotFound(what="会员方案 / program")
+    return _parsed(tx, tenant_id, row)
+
+
+def by_id(tx: Tx, *, tenant_id: int, version_id: int) -> ProgramVersionOut:
+    """The version a past checkout used (its refund follows the terms it was sold under)."""
+    row = tx.session.execute(
+        select(*_HEAD).where(ProgramVersion.tenant_id == tenant_id, ProgramVersion.id == version_id)).first()
+    if row is None:
+        raise NotFound(what="会员方案版本 / program version")
+    return _parsed(tx, tenant_id, row)
 
 
 def version(tx: Tx, *, tenant_id: int, number: int) -> ProgramVersionOut:
