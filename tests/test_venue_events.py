@@ -196,3 +196,21 @@ def test_an_exit_before_its_entry_is_malformed(client, world, resort, runtime):
             "exited_at": (TUESDAY_NOON - timedelta(minutes=1)).isoformat(), "fee": 0}
     r = client.post("/v1/venue-events/parking-exit/quote", json=body, headers=world.headers(resort.parking_gate_key))
     assert r.status_code == 422
+
+
+def test_a_member_with_ten_thousand_growth_gets_one_free_room_upgrade_a_year(client, world, resort, runtime):
+    m = _member(runtime, world)
+    with runtime.transaction() as tx:
+        ledger.move_growth(tx, tenant_id=world.tenant_id, member_id=m, amount=10_000, ref="history", key=key())
+    body = {"use_no": "UPG-1", "member": {"member_id": m}, "benefit": "growth-10000-upgrade", "value": 30_000}
+    first = client.post("/v1/benefits/use", json=body, headers=world.headers(resort.front_desk_key))
+    assert first.status_code == 200, first.text
+    assert first.json()["quota_left"] == 0
+    again = client.post("/v1/benefits/use", json={**body, "use_no": "UPG-2"},
+                        headers=world.headers(resort.front_desk_key))
+    assert again.status_code == 409 and again.json()["error"]["code"] == "benefit_quota_used"
+    runtime.clock = lambda: TUESDAY_NOON + timedelta(days=60)  # a new year in Shanghai
+    assert client.post("/v1/benefits/use", json={**body, "use_no": "UPG-3"},
+                       headers=world.headers(resort.front_desk_key)).status_code == 200
+    with runtime.transaction() as tx:
+        assert sum(u.value for u in tx.session.query(BenefitUse).filter_by(member_id=m)) == 60_000

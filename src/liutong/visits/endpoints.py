@@ -9,6 +9,8 @@ from liutong.program.behaviour import Rewarded
 from liutong.visits import service
 from liutong.visits.schemas import (
     BehaviourIn,
+    BenefitUsed,
+    BenefitUseIn,
     CheckInIn,
     CheckOutIn,
     GateEntryIn,
@@ -64,3 +66,10 @@ def parking_quote(body: ParkingExitIn, request: Request) -> ParkingQuote:
 def parking_exit(body: ParkingExitCommit, request: Request) -> ParkingExited:
     with api_call(request, P.members_write) as (tx, who):
         return service.parking_exit(tx, principal=who, data=body, actor=who.actor)
+
+
+@router.post("/benefits/use", response_model=BenefitUsed,
+             summary="前台、贵宾厅等处使用权益（如免费升房），按本期额度扣减（以使用单号幂等）")
+def use_benefit(body: BenefitUseIn, request: Request) -> BenefitUsed:
+    with api_call(request, P.members_write) as (tx, who):
+        return service.use_benefit(tx, principal=who, data=body)

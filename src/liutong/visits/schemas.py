@@ -104,3 +104,21 @@ class ParkingQuote(BaseModel):
 class ParkingExited(ParkingQuote):
     event_id: int
     committed: Committed
+
+
+class BenefitUseIn(BaseModel):
+    use_no: str = EventNo
+    terminal_id: int | None = None
+    member: MemberRef
+    benefit: Code
+    quantity: int = Field(default=1, gt=0, le=10_000, description="次数或分钟 / uses or minutes")
+    value: int = Field(default=0, ge=0, le=10**9, description="权益价值（分），用于权益成本统计 / worth, fen")
+
+
+class BenefitUsed(BaseModel):
+    use_no: str
+    member_id: int
+    benefit: str
+    quantity: int
+    #: What is left of the benefit's quota this period, when it has one.
+    quota_left: int | None

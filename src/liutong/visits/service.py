@@ -48,6 +48,8 @@ from liutong.program.rules import Benefit, ProgramDocument
 from liutong.visits.models import Stay, VenueEvent
 from liutong.visits.schemas import (
     BehaviourIn,
+    BenefitUsed,
+    BenefitUseIn,
     CheckInIn,
     CheckOutIn,
     GateEntryIn,
@@ -132,15 +134,8 @@ def gate_entry(tx: Tx, *, principal: Principal, data: GateEntryIn) -> VenueEvent
         at = data.at or tx.now()
         used, left = None, None
         if data.use_benefit:
-            tx.session.refresh(member, with_for_update=True)
-            program = program_service.current(tx, tenant_id=tenant_id).document
-            benefit = next((b for b in _held(program, tx, member) if b.code == data.use_benefit
-                            and _applies_here(b, till)), None)
-            if benefit is None or (benefit.kind == "birthday_gift" and not _birthday_month(member, at, tx)):
-                raise BenefitNotHeld(benefit=data.use_benefit)
-            left = benefits.use(tx, tenant_id=tenant_id, member_id=member.id, benefit=benefit, quantity=1, value=0,
-                                at=at)
-            used = benefit.code
+            left = _use_benefit(tx, till=till, member=member, code=data.use_benefit, quantity=1, value=0, at=at)
+            used = data.use_benefit
         row = _event(tx, tenant_id=tenant_id, kind="gate_entry", event_no=data.event_no, till=till,
                      member_id=member.id, at=at, data={"benefit": used})
         return VenueEventOut(event_id=row.id, event_no=row.event_no, kind=row.kind, member_id=member.id,
@@ -149,6 +144,40 @@ def gate_entry(tx: Tx, *, principal: Principal, data: GateEntryIn) -> VenueEvent
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=system_key("gate_entry", data.event_no),
                                   operation="venue.gate_entry", request=data.model_dump(mode="json"),
                                   model=VenueEventOut, run=run)
+
+
+def _use_benefit(tx: Tx, *, till: checkout.Till, member: Member, code: str, quantity: int, value: int,
+                 at: datetime) -> int | None:
+    """Use a benefit the member holds here, under the member's row lock; returns what is left
+    of its quota this period."""
+    tx.session.refresh(member, with_for_update=True)
+    program = program_service.current(tx, tenant_id=member.tenant_id).document
+    benefit = next((b for b in _held(program, tx, member) if b.code == code and _applies_here(b, till)), None)
+    if benefit is None or (benefit.kind == "birthday_gift" and not _birthday_month(member, at, tx)):
+        raise BenefitNotHeld(benefit=code)
+    return benefits.use(tx, tenant_id=member.tenant_id, member_id=member.id, benefit=benefit, quantity=quantity,
+                        value=value, at=at)
+
+
+def use_benefit(tx: Tx, *, principal: Principal, data: BenefitUseIn) -> BenefitUsed:
+    """A benefit used at a front desk, lounge or counter without a sale (免费升房, 贵宾厅)."""
+    tenant_id = principal.require_tenant()
+
+    def run() -> BenefitUsed:
+        till = checkout.resolve_till(tx, principal, data.terminal_id)
+        member = checkout.identify(tx, tenant_id=tenant_id, ref=data.member)
+        at = tx.now()
+        left = _use_benefit(tx, till=till, member=member, code=data.benefit, quantity=data.quantity,
+                            value=data.value, at=at)
+        jobs.emit(tx, tenant_id=tenant_id, topic="benefit_used", payload={
+            "member_id": member.id, "benefit": data.benefit, "quantity": data.quantity, "value": data.value,
+            "venue_id": till.venue.id, "at": at.isoformat()})
+        return BenefitUsed(use_no=data.use_no, member_id=member.id, benefit=data.benefit, quantity=data.quantity,
+                           quota_left=left)
+
+    return idempotency.idempotent(tx, tenant_id=tenant_id, key=system_key("benefit_use", data.use_no),
+                                  operation="benefit.use", request=data.model_dump(mode="json"), model=BenefitUsed,
+                                  run=run)
 
 
 def _birthday_month(member: Member, at: datetime, tx: Tx) -> bool:
