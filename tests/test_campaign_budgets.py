@@ -110,3 +110,27 @@ def test_concurrent_tills_never_give_more_than_the_total_budget(committed_runtim
     # 32 sales of ¥100: 3,200 base points and exactly the 1,000 the campaign could give
     assert sum(o.points_earned for o in orders) == 3_200 + 1_000
 
+
+
+def test_a_campaign_for_a_member_list_reaches_only_the_members_on_it(client, world, runtime):
+    runtime.clock = lambda: SATURDAY_NOON
+    doc = default_program().model_dump(mode="json")
+    doc["earn"]["campaigns"].append({"code": "vip-bonus", "name": "贵宾名单加赠", "window": {}, "effect": "bonus",
+                                     "bonus_points": 300, "member_lists": ["vip-2026"]})
+    with runtime.transaction() as tx:
+        program_service.publish(tx, tenant_id=world.tenant_id, key=key(), actor="test",
+                                data=ProgramPublish(document=doc, note="贵宾名单活动"))
+        invited = register(tx, world, "13500135100")
+        register(tx, world, "13500135101")
+    op = world.headers()
+    assert client.put("/v1/member-lists/vip-2026", json={"name": "2026贵宾"}, headers=op).status_code == 200
+    unknown = client.post("/v1/member-lists/vip-2026/members", headers=world.headers(idem=key()),
+                          json={"member_nos": [invited.member_no, "0000000000"]})
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "invalid_reference"
+    added = client.post("/v1/member-lists/vip-2026/members", headers=world.headers(idem=key()),
+                        json={"member_nos": [invited.member_no, invited.member_no]})
+    assert added.json()["members"] == 1
+    on_list = _buy(client, world, "L-1", "13500135100").json()["quote"]["earn"]
+    off_list = _buy(client, world, "L-2", "13500135101").json()["quote"]["earn"]
+    assert on_list["explanation"] == "基础积分 100 + 周末双倍 100 + 贵宾名单加赠 300"
+    assert off_list["explanation"] == "基础积分 100 + 周末双倍 100"

@@ -60,6 +60,8 @@ class MemberView:
     tier_code: str | None
     growth: int
     points_spendable: int
+    #: The member lists (名单) the member is on, of those that running campaigns target.
+    lists: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ def price(
         tier_code=member.tier_code if member else None,
         at_local=at_local,
         budgets_left=budgets_left,
+        member_lists=member.lists,
     ) if member else quote_earn(program, lines=[], tier_code=None, at_local=at_local)
     return Priced(
         lines=out,

@@ -45,6 +45,7 @@ from liutong.kit.money import allocate
 from liutong.ledger import queries as ledger_queries
 from liutong.ledger import service as ledger
 from liutong.members import service as members
+from liutong.members import lists as member_lists
 from liutong.members import tiers
 from liutong.members.models import IdentityKind, Member
 from liutong.organisation.auth import Principal
@@ -145,11 +146,15 @@ def _price(tx: Tx, principal: Principal, data: QuoteRequest, *, locking: bool = 
     budgets_left = None
     if member is not None:
         growth, spendable = ledger_queries.growth_and_spendable(tx, tenant_id=tenant_id, member_id=member.id, at=at)
-        view = pricing.MemberView(tier_code=member.tier_code, growth=growth, points_spendable=spendable)
+        targeted = engine.lists_in_play(program, at_local=at.astimezone(tx.tz))
+        on_lists = member_lists.lists_of(tx, tenant_id=tenant_id, member_id=member.id, codes=targeted)
+        view = pricing.MemberView(tier_code=member.tier_code, growth=growth, points_spendable=spendable,
+                                  lists=on_lists)
         tier = program.tier(member.tier_code)
         quoted_member = QuotedMember(id=member.id, member_no=member.member_no, tier_code=tier.code,
                                      tier_name=tier.name, growth=growth, points_spendable=spendable)
-        campaigns = engine.active_campaigns(program, at_local=at.astimezone(tx.tz), tier_code=tier.code)
+        campaigns = engine.active_campaigns(program, at_local=at.astimezone(tx.tz), tier_code=tier.code,
+                                            member_lists=on_lists)
         budgets_left = budgets.left(tx, tenant_id=tenant_id, member_id=member.id, campaigns=campaigns,
                                     lock=locking) or None
     waivers = waivers or {}

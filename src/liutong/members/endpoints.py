@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Security
 
-from liutong.members import service
+from liutong.members import lists, service
+from liutong.members.lists import MemberListAdd, MemberListIn, MemberListOut
 from liutong.members.models import IdentityKind
 from liutong.members.schemas import (
     ConsentIn,
@@ -20,6 +21,7 @@ from liutong.members.schemas import (
     StatusChange,
 )
 from liutong.organisation.auth import Permission as P
+from liutong.program.rules import Code
 from liutong.web.deps import api_call, bearer, idempotency_key
 
 router = APIRouter(tags=["members 会员"], dependencies=[Security(bearer)])
@@ -105,3 +107,21 @@ def record_consent(member_id: int, body: ConsentIn, request: Request, key: Key) 
 def member_code(member_id: int, request: Request) -> MemberCodeOut:
     with api_call(request, P.members_read) as (tx, who):
         return service.issue_code(tx, tenant_id=who.require_tenant(), member_id=member_id)
+
+
+@router.put("/member-lists/{code}", response_model=MemberListOut, summary="创建或重命名名单（活动可按名单定向）")
+def save_list(code: Code, body: MemberListIn, request: Request) -> MemberListOut:
+    with api_call(request, P.program_write) as (tx, who):
+        return lists.save(tx, tenant_id=who.require_tenant(), code=code, data=body)
+
+
+@router.post("/member-lists/{code}/members", response_model=MemberListOut, summary="按会员号加入名单")
+def add_to_list(code: Code, body: MemberListAdd, request: Request, key: Key) -> MemberListOut:
+    with api_call(request, P.program_write) as (tx, who):
+        return lists.add(tx, tenant_id=who.require_tenant(), code=code, data=body, key=key)
+
+
+@router.get("/member-lists/{code}", response_model=MemberListOut, summary="名单与人数")
+def get_list(code: Code, request: Request) -> MemberListOut:
+    with api_call(request, P.org_read) as (tx, who):
+        return lists.get(tx, tenant_id=who.require_tenant(), code=code)

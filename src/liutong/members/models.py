@@ -116,3 +116,31 @@ class TierChange(Base):
     reason: Mapped[str] = mapped_column(String(200))
     program_version_id: Mapped[int | None] = mapped_column(ForeignKey("program_versions.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberList(Base):
+    """A named list of members (名单) that campaigns can target: invited guests, a partner's
+    employees, a segment exported by an analyst."""
+
+    __tablename__ = "member_lists"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberListEntry(Base):
+    __tablename__ = "member_list_entries"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "member_id", "list_id"),
+        Index("ix_member_list_entries_list", "list_id", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("member_lists.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)

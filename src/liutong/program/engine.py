@@ -81,8 +81,16 @@ def base_rate_for(program: ProgramDocument, line: Line) -> BaseRate | None:
     return max(reversed(matching), key=lambda r: r.scope.specificity, default=None)
 
 
-def active_campaigns(program: ProgramDocument, *, at_local: datetime, tier_code: str) -> list[Campaign]:
-    return [c for c in program.earn.campaigns if c.window.contains(at_local) and (not c.tiers or tier_code in c.tiers)]
+def active_campaigns(program: ProgramDocument, *, at_local: datetime, tier_code: str,
+                     member_lists: frozenset[str] = frozenset()) -> list[Campaign]:
+    return [c for c in program.earn.campaigns
+            if c.window.contains(at_local) and (not c.tiers or tier_code in c.tiers)
+            and (not c.member_lists or member_lists.intersection(c.member_lists))]
+
+
+def lists_in_play(program: ProgramDocument, *, at_local: datetime) -> set[str]:
+    """The member lists that campaigns running now target (what a checkout must look up)."""
+    return {code for c in program.earn.campaigns if c.window.contains(at_local) for code in c.member_lists}
 
 
 def quote_earn(
@@ -92,6 +100,7 @@ def quote_earn(
     tier_code: str | None,
     at_local: datetime,
     budgets_left: Mapping[str, int] | None = None,
+    member_lists: frozenset[str] = frozenset(),
 ) -> EarnQuote:
     rounding = program.earn.rounding
     tier = program.tier(tier_code)
@@ -117,7 +126,7 @@ def quote_earn(
         EarnPart(code, rate_names[code], _round(exact, rounding)) for code, exact in base_by_rate.items()
     ]
 
-    campaigns = active_campaigns(program, at_local=at_local, tier_code=tier.code)
+    campaigns = active_campaigns(program, at_local=at_local, tier_code=tier.code, member_lists=member_lists)
     multipliers = [c for c in campaigns if c.effect == "multiplier"]
     extra_by_campaign: dict[str, Decimal] = defaultdict(Decimal)
     stacking = program.earn.stacking

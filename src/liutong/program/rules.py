@@ -101,6 +101,8 @@ class Campaign(Rule):
     scope: Scope = Scope()
     #: Only members of these tiers; empty = every tier.
     tiers: list[Code] = Field(default_factory=list)
+    #: Only members on one of these lists (名单: invited guests, a segment's export); empty = all.
+    member_lists: list[Code] = Field(default_factory=list)
     effect: Literal["multiplier", "bonus"]
     multiplier: Multiplier | None = None
     bonus_points: Annotated[int, Field(gt=0, le=1_000_000)] | None = None

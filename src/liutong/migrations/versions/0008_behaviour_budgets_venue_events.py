@@ -90,12 +90,41 @@ def upgrade() -> None:
         batch_op.create_index('ix_venue_events_member', ['tenant_id', 'member_id', 'occurred_at'], unique=False)
 
 
+    op.create_table('member_lists',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_member_lists_tenant_id_tenants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_lists')),
+    sa.UniqueConstraint('tenant_id', 'code', name=op.f('uq_member_lists_tenant_id_code'))
+    )
+    op.create_table('member_list_entries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('list_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('added_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['list_id'], ['member_lists.id'], name=op.f('fk_member_list_entries_list_id_member_lists')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_list_entries_member_id_members')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_member_list_entries_tenant_id_tenants')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_list_entries')),
+    sa.UniqueConstraint('tenant_id', 'member_id', 'list_id', name=op.f('uq_member_list_entries_tenant_id_member_id_list_id'))
+    )
+    with op.batch_alter_table('member_list_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_member_list_entries_list', ['list_id', 'member_id'], unique=False)
+
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.add_column(sa.Column('points_unrecovered', sa.BigInteger(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('deducted', sa.BigInteger(), server_default='0', nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('member_list_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_member_list_entries_list')
+    op.drop_table('member_list_entries')
+    op.drop_table('member_lists')
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.drop_column('deducted')
         batch_op.drop_column('points_unrecovered')
