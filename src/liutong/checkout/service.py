@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from liutong.checkout import pricing
 from liutong.checkout.models import Order, OrderLine, Refund
@@ -210,51 +210,41 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
         if data.payment.amount != p.priced.payable:
             raise PaymentMismatch(paid=data.payment.amount, payable=p.priced.payable)
         member_id = p.member.id if p.member else None
-        order = Order(
+        earned = p.priced.earn.points if member_id else 0
+        growth = p.priced.earn.growth if member_id else 0
+        spend_entry_id = earn_entry_id = growth_entry_id = None
+        pending = False
+        # The ledger first (the order row records its entries); the order number's own claim
+        # covers the entries' derived keys.
+        if member_id is not None and offer.applied:
+            spend_entry_id = ledger.spend_points(
+                tx, tenant_id=tenant_id, member_id=member_id, points=offer.applied, effective_at=p.at,
+                key=system_key("order", data.order_no, "spend"), ref=data.order_no, covered=True,
+                memo=f"积分抵现 / points paid {offer.value} fen").entry_id
+        if earned:
+            vests_at, expires_at = engine.lot_terms(p.program, venue_format=p.till.venue.format, at=p.at, tz=tx.tz)
+            pending = vests_at is not None and vests_at > p.at
+            earn_entry_id = growth_entry_id = ledger.earn_points(
+                tx, tenant_id=tenant_id, member_id=member_id, issuer_entity_id=p.till.merchant.entity_id,
+                points=earned, growth=growth, key=system_key("order", data.order_no, "earn"), effective_at=p.at,
+                expires_at=expires_at, vests_at=vests_at, ref=data.order_no, covered=True,
+                memo=p.priced.earn.explanation[:200]).entry_id
+        elif growth:
+            growth_entry_id = ledger.move_growth(tx, tenant_id=tenant_id, member_id=member_id, amount=growth,
+                                                 ref=data.order_no, key=system_key("order", data.order_no, "growth"))
+        order_id = tx.session.execute(insert(Order).values(
             tenant_id=tenant_id, order_no=data.order_no, terminal_id=p.till.terminal.id,
             merchant_id=p.till.merchant.id, venue_id=p.till.venue.id, member_id=member_id,
             program_version_id=p.program_version_id, status="committed", occurred_at=p.at, recorded_at=tx.now(),
             gross=p.priced.gross, discount=p.priced.discount, points_used=offer.applied, points_value=offer.value,
             paid=p.priced.payable, payment_channel=data.payment.channel, payment_ref=data.payment.reference,
-            points_earned=p.priced.earn.points if member_id else 0, growth_earned=p.priced.earn.growth if member_id else 0,
-            earn_explanation=p.priced.earn.explanation[:500],
-        )
-        tx.session.add(order)
-        tx.session.flush()
-        lines = p.priced.lines
-        points_split = allocate(offer.applied, [li.points_value for li in lines]) if offer.applied else [0] * len(lines)
-        paid = [li.paid for li in lines]
-        any_paid = sum(paid) > 0
-        earned_split = allocate(order.points_earned, paid) if any_paid and order.points_earned else [0] * len(lines)
-        growth_split = allocate(order.growth_earned, paid) if any_paid and order.growth_earned else [0] * len(lines)
-        for n, (li, pts, earned, growth) in enumerate(zip(lines, points_split, earned_split, growth_split, strict=True), 1):
-            tx.session.add(OrderLine(
-                tenant_id=tenant_id, order_id=order.id, line_no=n, sku=li.sku, category=li.category, qty=li.qty,
-                unit_price=li.unit_price, gross=li.gross, discount=li.discount, discount_benefit=li.discount_benefit,
-                points_value=li.points_value, points_used=pts, paid=li.paid, points_earned=earned,
-                growth_earned=growth, refunded_qty=0, refunded_paid=0, refunded_points=0, clawed_points=0,
-                clawed_growth=0,
-            ))
-        pending = False
+            points_earned=earned, growth_earned=growth, earn_explanation=p.priced.earn.explanation[:500],
+            spend_entry_id=spend_entry_id, earn_entry_id=earn_entry_id, growth_entry_id=growth_entry_id,
+        ).returning(Order.id)).scalar_one()
+        tx.session.execute(insert(OrderLine), _order_lines(tenant_id, order_id, p.priced.lines, points_used=offer.applied,
+                                                           points_earned=earned, growth=growth))
         promoted = None
         if member_id is not None:
-            if offer.applied:
-                order.spend_entry_id = ledger.spend_points(
-                    tx, tenant_id=tenant_id, member_id=member_id, points=offer.applied, effective_at=p.at,
-                    key=system_key("order", data.order_no, "spend"), ref=data.order_no,
-                    memo=f"积分抵现 / points paid {offer.value} fen").entry_id
-            if order.points_earned:
-                vests_at, expires_at = engine.lot_terms(p.program, venue_format=p.till.venue.format, at=p.at, tz=tx.tz)
-                pending = vests_at is not None and vests_at > p.at
-                order.earn_entry_id = ledger.earn_points(
-                    tx, tenant_id=tenant_id, member_id=member_id, issuer_entity_id=p.till.merchant.entity_id,
-                    points=order.points_earned, key=system_key("order", data.order_no, "earn"), effective_at=p.at,
-                    expires_at=expires_at, vests_at=vests_at, ref=data.order_no,
-                    memo=p.priced.earn.explanation[:200]).entry_id
-            if order.growth_earned:
-                order.growth_entry_id = ledger.move_growth(tx, tenant_id=tenant_id, member_id=member_id,
-                                                     amount=order.growth_earned, ref=data.order_no,
-                                                     key=system_key("order", data.order_no, "growth"))
             budgets.consume(tx, tenant_id=tenant_id, member_id=member_id, campaigns=p.campaigns,
                             given={part.rule: part.points for part in p.priced.earn.parts})
             held = {b.code: b for b in p.program.benefits}
@@ -262,27 +252,46 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
             for code in p.priced.benefits_applied:
                 saved = sum(li.discount for li in p.priced.lines if li.discount_benefit == code)
                 benefits.record_use(tx, tenant_id=tenant_id, member_id=member_id, benefit=held[code],
-                                    quantity=quantities.get(code, 1), value=saved, at=p.at, order_id=order.id)
-            tx.session.flush()
+                                    quantity=quantities.get(code, 1), value=saved, at=p.at, order_id=order_id)
             promoted = tiers.promote_if_earned(tx, member=p.member, program=p.program,
                                                program_version_id=p.program_version_id, at=p.at,
                                                reason=f"消费升级 / purchase {data.order_no}")
-        tx.session.flush()
         # What follows a sale (journeys, webhooks, messages) starts from these, after commit.
         jobs.emit(tx, tenant_id=tenant_id, topic="purchase", payload={
-            "order_id": order.id, "order_no": order.order_no, "member_id": member_id, "merchant_id": order.merchant_id,
-            "venue_format": p.till.venue.format, "gross": order.gross, "paid": order.paid,
-            "occurred_at": p.at.isoformat()})
-        if order.earn_entry_id:
+            "order_id": order_id, "order_no": data.order_no, "member_id": member_id,
+            "merchant_id": p.till.merchant.id, "venue_format": p.till.venue.format, "gross": p.priced.gross,
+            "paid": p.priced.payable, "occurred_at": p.at.isoformat()})
+        if earn_entry_id:
             jobs.emit(tx, tenant_id=tenant_id, topic="points_earned", payload={
-                "member_id": member_id, "order_id": order.id, "points": order.points_earned, "pending": pending,
-                "entry_id": order.earn_entry_id})
-        return Committed(order_id=order.id, order_no=order.order_no, quote=p.quote,
-                         spend_entry_id=order.spend_entry_id, earn_entry_id=order.earn_entry_id,
-                         growth_entry_id=order.growth_entry_id, points_pending=pending, promoted_to=promoted)
+                "member_id": member_id, "order_id": order_id, "points": earned, "pending": pending,
+                "entry_id": earn_entry_id})
+        return Committed(order_id=order_id, order_no=data.order_no, quote=p.quote, spend_entry_id=spend_entry_id,
+                         earn_entry_id=earn_entry_id, growth_entry_id=growth_entry_id, points_pending=pending,
+                         promoted_to=promoted)
 
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=data.order_no, operation="checkout.commit",
                                   request=data.model_dump(mode="json"), model=Committed, run=run)
+
+
+def _order_lines(tenant_id: int, order_id: int, lines: Sequence[pricing.PricedLine], *, points_used: int,
+                 points_earned: int, growth: int) -> list[dict]:
+    """Order line rows: points used spread by the points' value on each line, points and growth
+    earned by what money paid on each line — largest remainder, so lines add up to the order."""
+    n = len(lines)
+    paid = [li.paid for li in lines]
+    any_paid = sum(paid) > 0
+    points_split = allocate(points_used, [li.points_value for li in lines]) if points_used else [0] * n
+    earned_split = allocate(points_earned, paid) if any_paid and points_earned else [0] * n
+    growth_split = allocate(growth, paid) if any_paid and growth else [0] * n
+    return [
+        {"tenant_id": tenant_id, "order_id": order_id, "line_no": no, "sku": li.sku, "category": li.category,
+         "qty": li.qty, "unit_price": li.unit_price, "gross": li.gross, "discount": li.discount,
+         "discount_benefit": li.discount_benefit, "points_value": li.points_value, "points_used": pts,
+         "paid": li.paid, "points_earned": earned, "growth_earned": grown, "refunded_qty": 0, "refunded_paid": 0,
+         "refunded_points": 0, "clawed_points": 0, "clawed_growth": 0}
+        for no, (li, pts, earned, grown) in enumerate(
+            zip(lines, points_split, earned_split, growth_split, strict=True), 1)
+    ]
 
 
 def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:

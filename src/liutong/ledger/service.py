@@ -136,7 +136,7 @@ class Held:
 
 def _lock_member_accounts(
     tx: Tx, tenant_id: int, member_id: int, kinds: Sequence[AccountKind], *, issuer: int | None = None,
-    require_active: bool = True,
+    growth_issued: bool = False, require_active: bool = True,
 ) -> dict[str, Held]:
     """Lock the member's accounts (all of them, ascending id) and check the member may transact
     (scheduled jobs such as expiry and vesting pass ``require_active=False``: they run for
@@ -162,15 +162,20 @@ def _lock_member_accounts(
             "WHERE tenant_id = :tenant AND owner_type = 'entity' AND owner_id = :issuer AND kind = 'points_issued'"
         )
         params["issuer"] = issuer
+    if growth_issued:
+        query += (
+            " UNION ALL SELECT id, 'growth_issued', asset, balance, min_balance, 'entity' FROM ledger_accounts "
+            "WHERE tenant_id = :tenant AND owner_type = 'system' AND owner_id = 0 AND kind = 'growth_issued'"
+        )
     rows = sql.all(query, params)
     members = [r for r in rows if r[5] != "entity"]
     if not members:
         raise MemberNotFound(member_id=member_id)
     if require_active and members[0][5] != "active":
         raise MemberNotActive(status=members[0][5])
-    if issuer is not None and len(members) == len(rows):
+    if issuer is not None and not any(r[1] == "issuer" for r in rows):
         raise InvalidReference(what="法人主体 / legal entity")
-    wanted = {k.value for k in kinds} | {"issuer"}
+    wanted = {k.value for k in kinds} | {"issuer", "growth_issued"}
     return {r[1]: Held(r[0], r[1], r[2], r[3], r[4]) for r in rows if r[1] in wanted}
 
 
@@ -383,7 +388,7 @@ def _write_entry_postgres(sql, entry, postings, changed, lot_rows, movements, ne
 
 def _result(
     tx: Tx,
-    claim: idempotency.Claim,
+    claim: idempotency.Claim | None,
     *,
     entry_id: int,
     kind: str,
@@ -402,8 +407,19 @@ def _result(
         postings=postings,
         lots=lots or [],
     )
-    idempotency.complete(tx, claim, result.model_dump(mode="json"))
+    if claim is not None:
+        idempotency.complete(tx, claim, result.model_dump(mode="json"))
     return result
+
+
+def _claim(tx: Tx, *, covered: bool, tenant_id: int, key: str, operation: str, request: Any
+           ) -> idempotency.Claim | dict[str, Any] | None:
+    """Claim the entry's key — unless ``covered``: the caller already holds an idempotency key
+    whose replay returns before calling here (a checkout's order number), so the derived key
+    is only written on the entry, whose unique key still forbids a second one."""
+    if covered:
+        return None
+    return idempotency.claim(tx, tenant_id=tenant_id, key=key, operation=operation, request=request)
 
 
 def _positive(points: Any) -> int:
@@ -478,34 +494,47 @@ def earn_points(
     effective_at: datetime | None = None,
     memo: str | None = None,
     ref: str | None = None,
+    growth: int = 0,
+    covered: bool = False,
 ) -> EntryResult:
-    """Credit a new lot of ``points`` issued by ``issuer_entity_id``.
+    """Credit a new lot of ``points`` issued by ``issuer_entity_id`` — and, in the same entry,
+    the ``growth`` the same purchase earned.
 
     A lot with ``vests_at`` in the future is pending: it sits in the member's pending account
-    and becomes spendable only when ``vest_points`` moves it.
+    and becomes spendable only when ``vest_points`` moves it. ``covered``: see ``_claim``.
     """
     request = {"member_id": member_id, "issuer": issuer_entity_id, "points": points,
                "expires_at": expires_at, "vests_at": vests_at, "memo": memo, "ref": ref}
-    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.earn", request=request)
-    if not isinstance(got, idempotency.Claim):
+    if growth:
+        request["growth"] = growth
+    got = _claim(tx, covered=covered, tenant_id=tenant_id, key=key, operation="points.earn", request=request)
+    if got is not None and not isinstance(got, idempotency.Claim):
         return EntryResult.model_validate(got)
     _positive(points)
+    if growth:
+        _positive(growth)
     when = effective_at or tx.now()
     pending = vests_at is not None and vests_at > when
     kind = AccountKind.points_pending if pending else AccountKind.points
-    held = _lock_member_accounts(tx, tenant_id, member_id, [kind], issuer=issuer_entity_id)
+    kinds = [kind, AccountKind.growth] if growth else [kind]
+    held = _lock_member_accounts(tx, tenant_id, member_id, kinds, issuer=issuer_entity_id,
+                                 growth_issued=bool(growth))
     member_account = held[kind.value]
     issued = held["issuer"].id
     legs = [
         Leg(member_account.id, kind.value, "POINTS", points),
         Leg(issued, AccountKind.points_issued.value, "POINTS", -points),
     ]
+    if growth:
+        legs += [Leg(held[AccountKind.growth.value].id, AccountKind.growth.value, "GROWTH", growth),
+                 Leg(held["growth_issued"].id, AccountKind.growth_issued.value, "GROWTH", -growth)]
     lot = {"tenant_id": tenant_id, "member_id": member_id, "account_id": member_account.id,
            "issuer_entity_id": issuer_entity_id, "amount": points, "remaining": points,
            "status": (LotStatus.pending if pending else LotStatus.active).value, "earned_at": when,
            "vests_at": vests_at, "expires_at": expires_at}
+    tracked = [member_account, held[AccountKind.growth.value]] if growth else [member_account]
     entry_id, postings, lot_id = _post(tx, tenant_id=tenant_id, key=key, kind="earn", legs=legs,
-                                       held=[member_account], lots=LotChanges(new_lot=lot), member_id=member_id,
+                                       held=tracked, lots=LotChanges(new_lot=lot), member_id=member_id,
                                        effective_at=when, memo=memo, ref=ref)
     return _result(tx, got, entry_id=entry_id, kind="earn", member_id=member_id, effective_at=when,
                    postings=postings, lots=[LotChange(lot_id=lot_id, amount=points, kind="earn")])
@@ -521,12 +550,14 @@ def spend_points(
     effective_at: datetime | None = None,
     memo: str | None = None,
     ref: str | None = None,
+    covered: bool = False,
 ) -> EntryResult:
     """Draw ``points`` from the member's lots that expire first; each issuer is credited
-    with what was drawn from its lots (the redeemed points it will be charged for)."""
+    with what was drawn from its lots (the redeemed points it will be charged for).
+    ``covered``: see ``_claim``."""
     request = {"member_id": member_id, "points": points, "memo": memo, "ref": ref}
-    got = idempotency.claim(tx, tenant_id=tenant_id, key=key, operation="points.spend", request=request)
-    if not isinstance(got, idempotency.Claim):
+    got = _claim(tx, covered=covered, tenant_id=tenant_id, key=key, operation="points.spend", request=request)
+    if got is not None and not isinstance(got, idempotency.Claim):
         return EntryResult.model_validate(got)
     _positive(points)
     when = effective_at or tx.now()
