@@ -249,3 +249,13 @@ class PointsNotAccepted(LiutongError):
 class RefundExceedsOrder(LiutongError):
     code, status = "refund_exceeds_order", 409
     zh, en = "第 {line_no} 行最多还可退 {left} 件", "Line {line_no} has only {left} left to refund"
+
+
+# --- stored value ----------------------------------------------------------------------------
+
+
+class StoredValueAccount(LiutongError):
+    code, status = "stored_value_account", 400
+    zh, en = ("储值账户只能通过充值、支付、退款、提现和赠送金过期变动",
+              "Stored-value accounts move only through recharges, payments, refunds, cash-outs and bonus expiry")
+
