@@ -17,3 +17,11 @@ from liutong.organisation.models import (  # noqa: F401
 from liutong.program.models import BenefitUse, ProgramVersion  # noqa: F401
 from liutong.jobs.models import Job, OutboxEvent  # noqa: F401
 from liutong.checkout.models import Order, OrderLine, Refund  # noqa: F401
+from liutong.storedvalue.models import (  # noqa: F401
+    StoredValueCashOut,
+    StoredValueLot,
+    StoredValueMovement,
+    StoredValuePayment,
+    StoredValueRecharge,
+    StoredValueRefund,
+)

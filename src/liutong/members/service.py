@@ -38,6 +38,7 @@ from liutong.members.schemas import (
     MergeResult,
 )
 from liutong.organisation.audit import record_audit
+from liutong.storedvalue import service as stored_value
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -330,6 +331,7 @@ def merge(tx: Tx, *, tenant_id: int, source_id: int, target_id: int, reason: str
         )
         entry_ids = ledger.move_member_balances(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id,
                                                 key=idempotency.system_key("merge", key))
+        stored_value.move_lots(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id)
         tx.session.execute(
             update(Member).where(Member.tenant_id == tenant_id, Member.merged_into_id == source_id)
             .values(merged_into_id=target_id)
