@@ -110,12 +110,12 @@ def test_opposite_direction_multi_account_entries_never_deadlock(committed_runti
     members = [_member_with_points(rt, world, f"136000001{i:02d}", 1) for i in range(4)]
     with rt.transaction() as tx:
         accounts = [ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.member, owner_id=m,
-                                      kind=AccountKind.sv_principal) for m in members]
-        clearing = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.system, owner_id=0,
-                                     kind=AccountKind.payment_clearing)
-        ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="recharge",
+                                      kind=AccountKind.growth) for m in members]
+        issued = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.system, owner_id=0,
+                                   kind=AccountKind.growth_issued)
+        ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="growth",
                           legs=[LegIn(account_id=a, amount=1_000_000) for a in accounts]
-                          + [LegIn(account_id=clearing, amount=-4_000_000)])
+                          + [LegIn(account_id=issued, amount=-4_000_000)])
     deadlocks = []
 
     def shuffle_money(i):
@@ -138,7 +138,7 @@ def test_opposite_direction_multi_account_entries_never_deadlock(committed_runti
     _run_together(shuffle_money, N)
     assert deadlocks == []
     with rt.transaction() as tx:
-        total = sum(queries.balances(tx, tenant_id=world.tenant_id, member_id=m).sv_principal for m in members)
+        total = sum(queries.balances(tx, tenant_id=world.tenant_id, member_id=m).growth for m in members)
     assert total == 4_000_000
     _no_broken_invariants(rt, world)
 

@@ -208,20 +208,22 @@ def test_zero_or_negative_amounts_are_refused(runtime, world):
             _spend(tx, world, m, points)
 
 
-def _sv_accounts(tx, world, *member_ids):
+def _growth_accounts(tx, world, *member_ids):
+    """Member accounts with a cached balance that generic entries may move (stored value may not:
+    only its own service moves it, together with its lots)."""
     return [tx.session.scalar(select(Account.id).where(
         Account.tenant_id == world.tenant_id, Account.owner_type == OwnerType.member.value,
-        Account.owner_id == mid, Account.kind == AccountKind.sv_principal.value)) for mid in member_ids]
+        Account.owner_id == mid, Account.kind == AccountKind.growth.value)) for mid in member_ids]
 
 
 def test_an_unbalanced_entry_is_refused_and_changes_nothing(runtime, world):
     with runtime.transaction() as tx:
         a, b = (register(tx, world, p).id for p in ("13900000012", "13900000013"))
-        acc_a, acc_b = _sv_accounts(tx, world, a, b)
-        clearing = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.system, owner_id=0,
-                                     kind=AccountKind.payment_clearing)
+        acc_a, acc_b = _growth_accounts(tx, world, a, b)
+        issued = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.system, owner_id=0,
+                                   kind=AccountKind.growth_issued)
         ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="adjust",
-                          legs=[LegIn(account_id=acc_a, amount=10000), LegIn(account_id=clearing, amount=-10000)])
+                          legs=[LegIn(account_id=acc_a, amount=10000), LegIn(account_id=issued, amount=-10000)])
     with pytest.raises(UnbalancedEntry), runtime.transaction() as tx:
         ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="adjust",
                           legs=[LegIn(account_id=acc_a, amount=-100), LegIn(account_id=acc_b, amount=99)])
@@ -229,8 +231,8 @@ def test_an_unbalanced_entry_is_refused_and_changes_nothing(runtime, world):
         ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="adjust",
                           legs=[LegIn(account_id=acc_b, amount=-1), LegIn(account_id=acc_a, amount=1)])
     with runtime.transaction() as tx:
-        assert _balance(tx, world, a).sv_principal == 10000
-        assert _balance(tx, world, b).sv_principal == 0
+        assert _balance(tx, world, a).growth == 10000
+        assert _balance(tx, world, b).growth == 0
         _assert_invariants(tx, world)
 
 
@@ -312,15 +314,15 @@ def test_reversing_an_earn_after_its_points_vested_claws_back_from_the_spendable
 def test_a_transfer_between_two_members_is_reversed_leg_by_leg(runtime, world):
     with runtime.transaction() as tx:
         a, b = (register(tx, world, p).id for p in ("13900000020", "13900000021"))
-        acc_a, acc_b = _sv_accounts(tx, world, a, b)
-        clearing = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.system, owner_id=0,
-                                     kind=AccountKind.payment_clearing)
-        ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="recharge",
-                          legs=[LegIn(account_id=acc_a, amount=5000), LegIn(account_id=clearing, amount=-5000)])
+        acc_a, acc_b = _growth_accounts(tx, world, a, b)
+        issued = ledger.account_id(tx, tenant_id=world.tenant_id, owner_type=OwnerType.system, owner_id=0,
+                                   kind=AccountKind.growth_issued)
+        ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="growth",
+                          legs=[LegIn(account_id=acc_a, amount=5000), LegIn(account_id=issued, amount=-5000)])
         move = ledger.post_entry(tx, tenant_id=world.tenant_id, key=key(), kind="transfer",
                                  legs=[LegIn(account_id=acc_a, amount=-2000), LegIn(account_id=acc_b, amount=2000)])
         ledger.reverse_entry(tx, tenant_id=world.tenant_id, entry_id=move.entry_id, key=key())
-        assert (_balance(tx, world, a).sv_principal, _balance(tx, world, b).sv_principal) == (5000, 0)
+        assert (_balance(tx, world, a).growth, _balance(tx, world, b).growth) == (5000, 0)
         _assert_invariants(tx, world)
 
 

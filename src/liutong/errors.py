@@ -302,3 +302,50 @@ class BenefitNotHeld(LiutongError):
 class BenefitQuotaUsed(LiutongError):
     code, status = "benefit_quota_used", 409
     zh, en = "权益 {benefit} 本期额度已用完", "The quota of {benefit} for this period is used up"
+
+
+# --- stored value ----------------------------------------------------------------------------
+
+
+class StoredValueAccount(LiutongError):
+    code, status = "stored_value_account", 400
+    zh, en = ("储值账户只能通过充值、支付、退款、提现和赠送金过期变动",
+              "Stored-value accounts move only through recharges, payments, refunds, cash-outs and bonus expiry")
+
+
+class StoredValueNotAccepted(LiutongError):
+    code, status = "stored_value_not_accepted", 409
+    zh, en = "商户 {merchant} 不接受储值支付", "The merchant {merchant} does not accept stored value"
+
+
+class RechargeOutOfRange(LiutongError):
+    code, status = "recharge_out_of_range", 409
+    zh, en = ("单次充值须在 {min_recharge} 至 {max_recharge} 分之间",
+              "A recharge must be between {min_recharge} and {max_recharge} fen")
+
+
+class StoredValueCapExceeded(LiutongError):
+    code, status = "stored_value_cap_exceeded", 409
+    zh, en = ("储值本金上限 {max_principal} 分，当前 {held} 分，本次最多可充 {room} 分",
+              "Principal is capped at {max_principal} fen; {held} fen held, at most {room} fen more")
+    sticky = True
+
+
+class PaymentAlreadyRecharged(LiutongError):
+    code, status = "payment_already_recharged", 409
+    zh, en = ("支付流水 {channel}/{reference} 已充值过", "The payment {channel}/{reference} has already been recharged")
+
+
+class NothingToCashOut(LiutongError):
+    code, status = "nothing_to_cash_out", 409
+    zh, en = "没有可退的储值本金", "There is no stored-value principal to cash out"
+
+
+class CashOutNotAllowed(LiutongError):
+    code, status = "cash_out_not_allowed", 409
+    zh, en = "当前储值条款不支持余额退款", "The stored-value terms do not allow cashing out the balance"
+
+
+class RefundExceedsPayment(LiutongError):
+    code, status = "refund_exceeds_payment", 409
+    zh, en = "该储值支付最多还可退 {left} 分", "Only {left} fen of this stored-value payment is left to refund"

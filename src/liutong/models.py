@@ -25,3 +25,11 @@ from liutong.program.models import BehaviourAward, BenefitUse, CampaignBudgetUse
 from liutong.jobs.models import Job, OutboxEvent  # noqa: F401
 from liutong.checkout.models import Order, OrderLine, Refund  # noqa: F401
 from liutong.visits.models import Stay, VenueEvent  # noqa: F401
+from liutong.storedvalue.models import (  # noqa: F401
+    StoredValueCashOut,
+    StoredValueLot,
+    StoredValueMovement,
+    StoredValuePayment,
+    StoredValueRecharge,
+    StoredValueRefund,
+)

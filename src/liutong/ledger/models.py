@@ -43,8 +43,10 @@ class AccountKind(StrEnum):
     points_issued = "points_issued"
     points_redeemed = "points_redeemed"
     points_expired = "points_expired"
-    # an entity's stored-value counterparts and the settlement accounts of entities/merchants
+    # an entity's stored-value counterparts and the settlement accounts of entities/merchants:
+    # stored value outstanding = -(sv_issued) principal and -(sv_bonus_issued) bonus
     sv_issued = "sv_issued"
+    sv_bonus_issued = "sv_bonus_issued"
     receivable = "receivable"
     payable = "payable"
     # tenant-wide system accounts
@@ -64,6 +66,7 @@ ASSET_OF: dict[AccountKind, Asset] = {
     AccountKind.sv_principal: Asset.cny,
     AccountKind.sv_bonus: Asset.cny,
     AccountKind.sv_issued: Asset.cny,
+    AccountKind.sv_bonus_issued: Asset.cny,
     AccountKind.receivable: Asset.cny,
     AccountKind.payable: Asset.cny,
     AccountKind.payment_clearing: Asset.cny,
@@ -81,6 +84,10 @@ MEMBER_KINDS = (
 )
 #: Accounts whose balance is the sum of their points lots; only lot operations move them.
 LOT_BACKED = (AccountKind.points, AccountKind.points_pending)
+#: Stored-value accounts: their balances are the sums of stored-value lots (``storedvalue``),
+#: so only the stored-value service moves them.
+STORED_VALUE_KINDS = (AccountKind.sv_principal, AccountKind.sv_bonus, AccountKind.sv_issued,
+                      AccountKind.sv_bonus_issued)
 
 
 class Account(Base):

@@ -40,6 +40,7 @@ from liutong.errors import (
     MemberNotFound,
     NotFound,
     NotReversible,
+    StoredValueAccount,
     UnbalancedEntry,
 )
 from liutong.kit import idempotency
@@ -48,6 +49,7 @@ from liutong.ledger.models import (
     ASSET_OF,
     LOT_BACKED,
     MEMBER_KINDS,
+    STORED_VALUE_KINDS,
     Account,
     AccountKind,
     JournalEntry,
@@ -73,6 +75,7 @@ ENTITY_KINDS = (
     AccountKind.points_redeemed,
     AccountKind.points_expired,
     AccountKind.sv_issued,
+    AccountKind.sv_bonus_issued,
     AccountKind.receivable,
     AccountKind.payable,
 )
@@ -468,6 +471,8 @@ def post_entry(
     for r in rows.values():
         if r.kind in {k.value for k in LOT_BACKED}:
             raise LotBackedAccount()
+        if r.kind in {k.value for k in STORED_VALUE_KINDS}:
+            raise StoredValueAccount()
     held = [Held(r.id, r.kind, r.asset, r.balance, r.min_balance) for r in rows.values() if r.tracks_balance]
     typed = [Leg(leg.account_id, rows[leg.account_id].kind, rows[leg.account_id].asset, leg.amount) for leg in legs]
     entry_id, postings, _ = _post(
@@ -766,7 +771,7 @@ def reverse_entry(tx: Tx, *, tenant_id: int, entry_id: int, key: str, memo: str 
             raise EntryAlreadyReversed()
         legs, lot_moves, remaining, status = plan.legs(held[AccountKind.points.value]), plan.moves, plan.remaining, plan.status
     else:
-        if any(r.kind in {k.value for k in LOT_BACKED} for r in legs_rows):
+        if any(r.kind in {k.value for k in (*LOT_BACKED, *STORED_VALUE_KINDS)} for r in legs_rows):
             raise NotReversible(reason=original.kind)
         tracked = sorted({r.account_id for r in legs_rows if r.tracks_balance})
         _lock_ids(tx, tracked)
@@ -1009,10 +1014,51 @@ def move_growth(tx: Tx, *, tenant_id: int, member_id: int, amount: int, ref: str
     ).entry_id
 
 
+# --- for services that keep lots of their own (stored value) ----------------------------------------
+
+
+def lock_member(tx: Tx, *, tenant_id: int, member_id: int, require_active: bool = True) -> dict[str, Held]:
+    """Lock all of a member's accounts in the one global order and return them by kind.
+
+    A service that keeps its own lots behind a member account takes this lock before it reads
+    them, so that two writers never plan from the same lots; then it posts with ``post_held``.
+    """
+    return _lock_member_accounts(tx, tenant_id, member_id, MEMBER_KINDS, require_active=require_active)
+
+
+def post_held(
+    tx: Tx,
+    *,
+    tenant_id: int,
+    key: str,
+    kind: str,
+    legs: Sequence[Leg],
+    held: Iterable[Held],
+    member_id: int | None = None,
+    reverses_id: int | None = None,
+    effective_at: datetime | None = None,
+    memo: str | None = None,
+    ref: str | None = None,
+) -> tuple[int, list[PostingOut]]:
+    """Post through the single posting function for a caller that has claimed ``key`` and holds
+    (from ``lock_member``) every member account its legs touch. Balance floors and the per-asset
+    sum are checked here as for every other entry."""
+    held = list(held)
+    locked = {h.id for h in held}
+    member_kinds = {k.value for k in MEMBER_KINDS}
+    if any(leg.kind in member_kinds and leg.account_id not in locked for leg in legs):
+        raise RuntimeError("post_held: a member account in the legs is not held under lock")
+    entry_id, postings, _ = _post(tx, tenant_id=tenant_id, key=key, kind=kind, legs=legs, held=held,
+                                  member_id=member_id, reverses_id=reverses_id, effective_at=effective_at,
+                                  memo=memo, ref=ref)
+    return entry_id, postings
+
+
 __all__ = [
     "Leg",
     "account_id",
     "earn_points",
+    "lock_member",
     "expire_due_points",
     "expire_points",
     "move_member_balances",
@@ -1022,6 +1068,7 @@ __all__ = [
     "open_merchant_accounts",
     "open_system_accounts",
     "post_entry",
+    "post_held",
     "reverse_entry",
     "spend_points",
     "vest_points",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from liutong.ledger.models import (
@@ -22,6 +22,7 @@ from liutong.ledger.models import (
     PointsLot,
     Posting,
 )
+from liutong.storedvalue.models import StoredValueLot, StoredValueMovement
 
 SAMPLE = 20
 
@@ -236,4 +237,106 @@ def verify(session: Session, tenant_id: int | None = None) -> list[Check]:
             Posting.tenant_id,
         ),
     )
+    _stored_value_checks(check, scoped)
     return checks
+
+
+def _stored_value_checks(check, scoped) -> None:
+    """Stored value: members' balances are their lots, and the lots are the issuers' liability."""
+    for kind, remaining in ((AccountKind.sv_principal, StoredValueLot.principal_remaining),
+                            (AccountKind.sv_bonus, StoredValueLot.bonus_remaining)):
+        lot_sums = (
+            select(StoredValueLot.tenant_id, StoredValueLot.member_id, func.sum(remaining).label("remaining"))
+            .group_by(StoredValueLot.tenant_id, StoredValueLot.member_id)
+            .subquery()
+        )
+        check(
+            f"sv_lots_match_{kind.value}",
+            f"{kind.value} 余额等于储值批次剩余合计 / {kind.value} balance equals what its stored-value lots hold",
+            scoped(
+                select(Account.id, Account.owner_id.label("member_id"), Account.balance,
+                       func.coalesce(lot_sums.c.remaining, 0).label("lots"))
+                .outerjoin(lot_sums, and_(lot_sums.c.member_id == Account.owner_id,
+                                          lot_sums.c.tenant_id == Account.tenant_id))
+                .where(Account.kind == kind.value, Account.owner_type == OwnerType.member.value,
+                       Account.balance != func.coalesce(lot_sums.c.remaining, 0)),
+                Account.tenant_id,
+            ),
+        )
+    for kind, remaining in ((AccountKind.sv_issued, StoredValueLot.principal_remaining),
+                            (AccountKind.sv_bonus_issued, StoredValueLot.bonus_remaining)):
+        owed = (
+            select(Account.tenant_id, Account.owner_id.label("entity_id"),
+                   (-func.coalesce(func.sum(Posting.amount), 0)).label("liability"))
+            .outerjoin(Posting, Posting.account_id == Account.id)
+            .where(Account.owner_type == OwnerType.entity.value, Account.kind == kind.value)
+            .group_by(Account.tenant_id, Account.owner_id)
+            .subquery()
+        )
+        held = (
+            select(StoredValueLot.tenant_id, StoredValueLot.issuer_entity_id.label("entity_id"),
+                   func.sum(remaining).label("held"))
+            .group_by(StoredValueLot.tenant_id, StoredValueLot.issuer_entity_id)
+            .subquery()
+        )
+        check(
+            f"sv_issuer_{kind.value}",
+            f"各发行主体储值负债（{kind.value}）等于会员所持批次 / each issuer's stored-value liability "
+            f"({kind.value}) equals what members hold of it",
+            scoped(
+                select(owed.c.entity_id, owed.c.liability, func.coalesce(held.c.held, 0).label("held"))
+                .outerjoin(held, and_(held.c.entity_id == owed.c.entity_id, held.c.tenant_id == owed.c.tenant_id))
+                .where(owed.c.liability != func.coalesce(held.c.held, 0)),
+                owed.c.tenant_id,
+            ),
+        )
+    moved = (
+        select(StoredValueMovement.lot_id, func.sum(StoredValueMovement.principal).label("principal"),
+               func.sum(StoredValueMovement.bonus).label("bonus"))
+        .group_by(StoredValueMovement.lot_id)
+        .subquery()
+    )
+    check(
+        "sv_lot_movements",
+        "储值批次剩余 = 充值额 + 变动合计，且在 0 与充值额之间 / a stored-value lot's remaining equals what it was "
+        "given plus its movements, within 0 and that",
+        scoped(
+            select(StoredValueLot.id, StoredValueLot.principal, StoredValueLot.principal_remaining,
+                   StoredValueLot.bonus, StoredValueLot.bonus_remaining)
+            .outerjoin(moved, moved.c.lot_id == StoredValueLot.id)
+            .where(or_(
+                StoredValueLot.principal_remaining != StoredValueLot.principal + func.coalesce(moved.c.principal, 0),
+                StoredValueLot.bonus_remaining != StoredValueLot.bonus + func.coalesce(moved.c.bonus, 0),
+                StoredValueLot.principal_remaining < 0, StoredValueLot.principal_remaining > StoredValueLot.principal,
+                StoredValueLot.bonus_remaining < 0, StoredValueLot.bonus_remaining > StoredValueLot.bonus,
+            )),
+            StoredValueLot.tenant_id,
+        ),
+    )
+    paid = (
+        select(StoredValueMovement.payment_id, StoredValueMovement.lot_id,
+               func.sum(case((StoredValueMovement.kind == "pay", -StoredValueMovement.principal), else_=0))
+               .label("drawn_principal"),
+               func.sum(case((StoredValueMovement.kind == "pay", -StoredValueMovement.bonus), else_=0))
+               .label("drawn_bonus"),
+               func.sum(case((StoredValueMovement.kind == "refund", StoredValueMovement.principal), else_=0))
+               .label("back_principal"),
+               func.sum(case((StoredValueMovement.kind == "refund", StoredValueMovement.bonus), else_=0))
+               .label("back_bonus"),
+               func.min(StoredValueMovement.tenant_id).label("tenant_id"))
+        .where(StoredValueMovement.payment_id.is_not(None))
+        .group_by(StoredValueMovement.payment_id, StoredValueMovement.lot_id)
+        .subquery()
+    )
+    check(
+        "sv_refunds_within_payment",
+        "储值退回不超过该笔支付从各批次扣除的本金与赠送金 / refunds never give back more principal or bonus than "
+        "a payment took from each lot",
+        scoped(
+            select(paid.c.payment_id, paid.c.lot_id, paid.c.drawn_principal, paid.c.back_principal,
+                   paid.c.drawn_bonus, paid.c.back_bonus)
+            .where(or_(paid.c.back_principal > paid.c.drawn_principal, paid.c.back_bonus > paid.c.drawn_bonus,
+                       paid.c.back_principal < 0, paid.c.back_bonus < 0)),
+            paid.c.tenant_id,
+        ),
+    )

@@ -20,13 +20,19 @@ from liutong.errors import (
     NotFound,
 )
 from liutong.kit import idempotency
-from liutong.kit.idempotency import system_key
 from liutong.kit.crypto import mask_name
+from liutong.kit.idempotency import system_key
 from liutong.ledger import service as ledger
 from liutong.ledger.models import PointsLot
 from liutong.members import member_code
 from liutong.members.identity import LABELS_ZH, mask, normalise
-from liutong.members.models import ConsentEvent, IdentityKind, Member, MemberIdentity, MemberStatus
+from liutong.members.models import (
+    ConsentEvent,
+    IdentityKind,
+    Member,
+    MemberIdentity,
+    MemberStatus,
+)
 from liutong.members.schemas import (
     ConsentIn,
     Consents,
@@ -41,6 +47,7 @@ from liutong.members.schemas import (
 )
 from liutong.organisation.audit import record_audit
 from liutong.program import behaviour
+from liutong.storedvalue import service as stored_value
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -349,6 +356,7 @@ def merge(tx: Tx, *, tenant_id: int, source_id: int, target_id: int, reason: str
         )
         entry_ids = ledger.move_member_balances(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id,
                                                 key=idempotency.system_key("merge", key))
+        stored_value.move_lots(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id)
         tx.session.execute(
             update(Member).where(Member.tenant_id == tenant_id, Member.merged_into_id == source_id)
             .values(merged_into_id=target_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from liutong.program.rules import (
-    BehaviourRule,
     BaseRate,
+    BehaviourRule,
     Benefit,
     Campaign,
     EarnRules,
@@ -15,9 +15,12 @@ from liutong.program.rules import (
     Frequency,
     ProgramDocument,
     Qualification,
+    RechargeBonusTier,
     RedeemRules,
     Scope,
     Stacking,
+    StoredValueLimits,
+    StoredValueRules,
     StreakBonus,
     Tier,
     VestingRule,
@@ -96,4 +99,11 @@ def default_program() -> ProgramDocument:
             Benefit(code="growth-20000-discount", name="成长值专享9折", kind="discount", min_growth=20_000,
                     rate=Decimal("0.9"), period="lifetime"),
         ],
+        # 充100送20, bonus spendable for 12 months; a named card holds at most ¥5,000 of principal.
+        stored_value=StoredValueRules(
+            bonus_tiers=[RechargeBonusTier(min_amount=10_000, bonus=2_000)],
+            bonus_valid_months=12,
+            limits=StoredValueLimits(max_principal=500_000, min_recharge=100, max_recharge=500_000),
+            spending_order="pro_rata",
+        ),
     )

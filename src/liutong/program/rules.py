@@ -8,7 +8,7 @@ tenant's time zone (a weekend in Sanya is a weekend in Asia/Shanghai, not in UTC
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -295,6 +295,7 @@ class ProgramDocument(Rule):
     vesting: dict[VenueFormat, VestingRule] = Field(default_factory=dict)
     tiers: list[Tier] = Field(min_length=1)
     benefits: list[Benefit] = Field(default_factory=list)
+    stored_value: StoredValueRules = Field(default_factory=lambda: StoredValueRules())
 
     @model_validator(mode="after")
     def _consistent(self) -> ProgramDocument:
@@ -323,3 +324,110 @@ class ProgramDocument(Rule):
         """The member's tier, or the lowest one for members without a tier yet."""
         ordered = sorted(self.tiers, key=lambda t: t.rank)
         return next((t for t in ordered if t.code == code), ordered[0])
+
+
+# --- stored value (储值) ---------------------------------------------------------------------------
+
+
+class RechargeBonusTier(Rule):
+    """充X送Y: a recharge of at least ``min_amount`` fen gives ``bonus`` fen, or ``rate`` of the
+    amount (capped at ``max_bonus``). Of the tiers a recharge reaches, the one that gives most
+    applies; tiers do not add up and do not repeat (充100送20 gives 20 for a recharge of 300)."""
+
+    min_amount: Annotated[int, Field(gt=0, le=100_000_000)]
+    bonus: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+    rate: Annotated[Decimal, Field(gt=0, le=10, max_digits=8, decimal_places=4)] | None = None
+    max_bonus: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_effect(self) -> RechargeBonusTier:
+        if (self.bonus is None) == (self.rate is None):
+            raise ValueError("a bonus tier gives either a fixed bonus or a rate")
+        if self.max_bonus is not None and self.rate is None:
+            raise ValueError("max_bonus caps a rate tier only")
+        return self
+
+    def bonus_for(self, amount: int, rounding: str) -> int:
+        """The bonus this tier gives for ``amount`` (0 below its threshold)."""
+        if amount < self.min_amount:
+            return 0
+        if self.bonus is not None:
+            return self.bonus
+        exact = Decimal(amount) * self.rate
+        whole = int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP if rounding == "half_up" else ROUND_FLOOR))
+        return min(whole, self.max_bonus) if self.max_bonus is not None else whole
+
+
+class StoredValueLimits(Rule):
+    """Per-member fences. ``max_principal`` is the most principal a member may hold (a named
+    single-purpose prepaid card: ¥5,000); each recharge lies within ``min_recharge`` and
+    ``max_recharge``. Bonus does not count towards the cap."""
+
+    max_principal: Annotated[int, Field(gt=0, le=100_000_000)] = 500_000
+    min_recharge: Annotated[int, Field(gt=0, le=100_000_000)] = 100
+    max_recharge: Annotated[int, Field(gt=0, le=100_000_000)] = 500_000
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StoredValueLimits:
+        if self.min_recharge > self.max_recharge:
+            raise ValueError("min_recharge is above max_recharge")
+        return self
+
+
+class BalanceRefundTerms(Rule):
+    """退款条款 as published to members: a cash-out returns principal only, and forfeits the
+    bonus in proportion to the principal returned — bonus × returned ÷ principal held, settled
+    to the fen by ``forfeit_rounding``; returning all principal forfeits all bonus."""
+
+    allowed: bool = True
+    forfeit_rounding: Literal["half_up", "floor", "ceiling"] = "half_up"
+
+
+class StoredValueAcceptance(Rule):
+    """Where stored value pays. A single-purpose card is redeemed inside the issuing group:
+    every self-operated merchant of the tenant, less ``excluded_merchants``. A third-party
+    merchant takes it only when listed in ``third_party_merchants`` (the operator's decision,
+    recorded on each such payment for settlement)."""
+
+    self_operated: bool = True
+    excluded_merchants: list[Code] = Field(default_factory=list)
+    third_party_merchants: list[Code] = Field(default_factory=list)
+
+    def decide(self, *, merchant: str, mode: str) -> tuple[bool, bool]:
+        """(accepted, through the third-party exception) for a merchant code and its mode."""
+        if mode == "third_party":
+            return merchant in self.third_party_merchants, merchant in self.third_party_merchants
+        return self.self_operated and merchant not in self.excluded_merchants, False
+
+
+class StoredValueRules(Rule):
+    """储值: recharge bonuses, bonus validity, limits, the spending order, refund terms and where
+    it is accepted. Amounts are fen.
+
+    ``spending_order``: ``bonus_first`` or ``principal_first`` use one up before the other;
+    ``pro_rata`` takes principal and bonus in the ratio of what the member holds, split by
+    largest remainder so the parts add up to the fen.
+    """
+
+    bonus_tiers: list[RechargeBonusTier] = Field(default_factory=list)
+    #: How a rate tier's fractional fen are settled: ``floor`` (去尾) or ``half_up`` (四舍五入).
+    bonus_rounding: Literal["floor", "half_up"] = "floor"
+    #: Months a bonus stays spendable after its recharge; None = it does not lapse. Principal
+    #: never lapses.
+    bonus_valid_months: Annotated[int, Field(ge=1, le=120)] | None = 12
+    limits: StoredValueLimits = StoredValueLimits()
+    spending_order: Literal["bonus_first", "principal_first", "pro_rata"] = "pro_rata"
+    balance_refund: BalanceRefundTerms = BalanceRefundTerms()
+    acceptance: StoredValueAcceptance = StoredValueAcceptance()
+
+    def bonus_for(self, amount: int) -> tuple[int, RechargeBonusTier | None]:
+        """The bonus a recharge of ``amount`` earns and the tier that gives it (the best one)."""
+        best: tuple[int, RechargeBonusTier | None] = (0, None)
+        for tier in self.bonus_tiers:
+            got = tier.bonus_for(amount, self.bonus_rounding)
+            if got > best[0]:
+                best = (got, tier)
+        return best
+
+
+ProgramDocument.model_rebuild()

@@ -71,6 +71,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     from liutong.members.endpoints import router as members_router
     from liutong.organisation.endpoints import router as organisation_router
     from liutong.program.endpoints import router as program_router
+    from liutong.storedvalue.endpoints import router as stored_value_router
     from liutong.visits.endpoints import router as visits_router
     from liutong.web.health import router as health_router
 
@@ -81,4 +82,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(program_router, prefix="/v1")
     app.include_router(checkout_router, prefix="/v1")
     app.include_router(visits_router, prefix="/v1")
+    app.include_router(stored_value_router, prefix="/v1")
     return app

@@ -1,0 +1,1 @@
+"""储值: stored value — recharges with bonus, payments, refunds, cash-outs and statements."""
