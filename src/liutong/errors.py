@@ -349,3 +349,8 @@ class CashOutNotAllowed(LiutongError):
 class RefundExceedsPayment(LiutongError):
     code, status = "refund_exceeds_payment", 409
     zh, en = "该储值支付最多还可退 {left} 分", "Only {left} fen of this stored-value payment is left to refund"
+
+
+class StoredValueBeyondBill(LiutongError):
+    code, status = "stored_value_beyond_bill", 409
+    zh, en = "储值支付 {requested} 分超过本单应付 {payable} 分", "Stored value of {requested} fen exceeds the {payable} fen due"

@@ -34,6 +34,8 @@ class Order(Base):
     points_used: Mapped[int] = mapped_column(BigInteger)
     points_value: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger)
+    #: The part of ``paid`` that stored value paid (the rest came through ``payment_channel``).
+    stored_value: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     payment_channel: Mapped[str | None] = mapped_column(String(32))
     payment_ref: Mapped[str | None] = mapped_column(String(64))
     points_earned: Mapped[int] = mapped_column(BigInteger)
@@ -42,6 +44,7 @@ class Order(Base):
     spend_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     earn_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     growth_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    sv_payment_id: Mapped[int | None] = mapped_column(ForeignKey("sv_payments.id"))
 
 
 class OrderLine(Base):
@@ -64,10 +67,13 @@ class OrderLine(Base):
     points_value: Mapped[int] = mapped_column(BigInteger)
     points_used: Mapped[int] = mapped_column(BigInteger)
     paid: Mapped[int] = mapped_column(BigInteger)
+    #: The part of ``paid`` that stored value paid (the rest came through ``payment_channel``).
+    stored_value: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     points_earned: Mapped[int] = mapped_column(BigInteger)
     growth_earned: Mapped[int] = mapped_column(BigInteger)
     refunded_qty: Mapped[int] = mapped_column(Integer, default=0)
     refunded_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_stored_value: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     refunded_points: Mapped[int] = mapped_column(BigInteger, default=0)
     clawed_points: Mapped[int] = mapped_column(BigInteger, default=0)
     clawed_growth: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -82,7 +88,9 @@ class Refund(Base):
     refund_no: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Money back through the payment channel, and stored value back to the member's balance.
     paid_back: Mapped[int] = mapped_column(BigInteger)
+    stored_value_back: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     points_back: Mapped[int] = mapped_column(BigInteger)
     points_clawed: Mapped[int] = mapped_column(BigInteger)
     #: Earned points the member had already spent and the refund could not take back, and the

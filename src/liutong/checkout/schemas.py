@@ -37,6 +37,8 @@ class QuoteRequest(BaseModel):
     member: MemberRef | None = None
     lines: list[CartLine] = Field(min_length=1, max_length=200)
     points: int = Field(default=0, ge=0, le=100_000_000, description="会员想用的积分 / points to pay with")
+    stored_value: int = Field(default=0, ge=0, le=10**10,
+                              description="会员想用的储值（分）/ stored value to pay with, fen")
     at: datetime | None = Field(default=None, description="消费时间，默认现在 / purchase time, default now")
 
 
@@ -82,6 +84,16 @@ class QuotedEarn(BaseModel):
     parts: list[QuotedEarnPart]
 
 
+class QuotedStoredValue(BaseModel):
+    requested: int
+    #: Principal and spendable bonus the member holds (0 for a guest).
+    available: int
+    applied: int
+    principal: int
+    bonus: int
+    refused_because: str | None
+
+
 class Quote(BaseModel):
     """The price breakdown a till shows before the member pays. Quoting changes nothing."""
 
@@ -93,6 +105,8 @@ class Quote(BaseModel):
     gross: int
     discount: int
     points: QuotedPoints
+    stored_value: QuotedStoredValue
+    #: What the payment channel must collect: the bill after discounts, points and stored value.
     payable: int
     earn: QuotedEarn
     benefits_applied: list[str]
@@ -118,6 +132,7 @@ class Committed(BaseModel):
     earn_entry_id: int | None
     growth_entry_id: int | None
     points_pending: bool
+    sv_payment_id: int | None = None
     #: The tier this purchase promoted the member to, if it did; the next purchase earns at it.
     promoted_to: str | None = None
 
@@ -139,6 +154,7 @@ class Refunded(BaseModel):
     order_no: str
     order_status: str
     paid_back: int
+    stored_value_back: int = 0
     points_back: int
     points_clawed: int
     #: Earned points already spent that the refund did not take back (see the refund policy),

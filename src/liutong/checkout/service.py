@@ -23,6 +23,7 @@ from liutong.checkout.schemas import (
     QuotedLine,
     QuotedMember,
     QuotedPoints,
+    QuotedStoredValue,
     QuoteRequest,
     Refunded,
     RefundRequest,
@@ -36,6 +37,8 @@ from liutong.errors import (
     PointsBeyondBillCap,
     PointsNotAccepted,
     RefundExceedsOrder,
+    StoredValueBeyondBill,
+    StoredValueNotAccepted,
     UnknownVenue,
 )
 from liutong.jobs import service as jobs
@@ -53,6 +56,7 @@ from liutong.organisation.models import Merchant, Terminal, Venue
 from liutong.program import benefits, budgets, engine
 from liutong.program import service as program_service
 from liutong.program.rules import Campaign, ProgramDocument
+from liutong.storedvalue import service as stored_value
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -164,6 +168,8 @@ def _price(tx: Tx, principal: Principal, data: QuoteRequest, *, locking: bool = 
                for i, (li, place) in enumerate(zip(data.lines, places, strict=True))],
         budgets_left=budgets_left,
     )
+    stored = _stored_value(tx, tenant_id=tenant_id, member=member, till=till, at=at, requested=data.stored_value,
+                           payable=priced.payable, program=(published.id, program))
     quote = Quote(
         program_version=published.version,
         merchant_id=till.merchant.id,
@@ -173,12 +179,32 @@ def _price(tx: Tx, principal: Principal, data: QuoteRequest, *, locking: bool = 
         gross=priced.gross,
         discount=priced.discount,
         points=QuotedPoints(**vars(priced.points)),
-        payable=priced.payable,
+        stored_value=stored,
+        payable=priced.payable - stored.applied,
         earn=QuotedEarn(points=priced.earn.points, growth=priced.earn.growth, explanation=priced.earn.explanation,
                         parts=[QuotedEarnPart(rule=p.rule, label=p.label, points=p.points) for p in priced.earn.parts]),
         benefits_applied=list(priced.benefits_applied),
     )
     return _Priced(till, published.id, program, member, at, priced, quote, campaigns)
+
+
+def _stored_value(tx: Tx, *, tenant_id: int, member: Member | None, till: Till, at: datetime, requested: int,
+                  payable: int, program: tuple[int, ProgramDocument]) -> QuotedStoredValue:
+    """What stored value pays of the bill left after discounts and points: what the member
+    asked for, when the merchant takes it and the balance covers it; the quote says why not."""
+    if member is None:
+        return QuotedStoredValue(requested=requested, available=0, applied=0, principal=0, bonus=0,
+                                 refused_because="no_member" if requested else None)
+    amount = requested if 0 < requested <= payable else None
+    offer = stored_value.offer(tx, tenant_id=tenant_id, member_id=member.id, merchant_id=till.merchant.id,
+                               amount=amount, at=at, program=program)
+    refused = offer.refused_because if requested else None
+    if requested and refused is None and amount is None:
+        refused = "beyond_bill"
+    applied = requested if requested and refused is None else 0
+    return QuotedStoredValue(requested=requested, available=offer.principal + offer.bonus_spendable, applied=applied,
+                             principal=offer.principal_used or 0 if applied else 0,
+                             bonus=offer.bonus_used or 0 if applied else 0, refused_because=refused)
 
 
 def quote(tx: Tx, *, principal: Principal, data: QuoteRequest,
@@ -192,6 +218,12 @@ _REFUSALS = {
     "below_minimum": lambda o, p: PointsBelowMinimum(min_points=p.redeem.min_points),
     "merchant_does_not_accept_points": lambda o, p: PointsNotAccepted(),
     "no_member": lambda o, p: PointsNotAccepted(),
+}
+_SV_REFUSALS = {
+    "beyond_balance": lambda o, q, m: InsufficientBalance(available=o.available, requested=o.requested),
+    "beyond_bill": lambda o, q, m: StoredValueBeyondBill(requested=o.requested, payable=q.payable + o.applied),
+    "merchant_does_not_accept_stored_value": lambda o, q, m: StoredValueNotAccepted(merchant=m),
+    "no_member": lambda o, q, m: StoredValueNotAccepted(merchant=m),
 }
 
 
@@ -207,8 +239,11 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
         offer = p.priced.points
         if offer.refused_because:
             raise _REFUSALS[offer.refused_because](offer, p.program)
-        if data.payment.amount != p.priced.payable:
-            raise PaymentMismatch(paid=data.payment.amount, payable=p.priced.payable)
+        sv = p.quote.stored_value
+        if sv.refused_because:
+            raise _SV_REFUSALS[sv.refused_because](sv, p.quote, p.till.merchant.code)
+        if data.payment.amount != p.quote.payable:
+            raise PaymentMismatch(paid=data.payment.amount, payable=p.quote.payable)
         member_id = p.member.id if p.member else None
         earned = p.priced.earn.points if member_id else 0
         growth = p.priced.earn.growth if member_id else 0
@@ -232,6 +267,12 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
         elif growth:
             growth_entry_id = ledger.move_growth(tx, tenant_id=tenant_id, member_id=member_id, amount=growth,
                                                  ref=data.order_no, key=system_key("order", data.order_no, "growth"))
+        sv_payment_id = None
+        if sv.applied:
+            sv_payment_id = stored_value.pay(
+                tx, tenant_id=tenant_id, member_id=member_id, merchant_id=p.till.merchant.id, amount=sv.applied,
+                order_ref=data.order_no, key=system_key("order", data.order_no, "sv"), at=p.at,
+                program=(p.program_version_id, p.program)).payment_id
         order_id = tx.session.execute(insert(Order).values(
             tenant_id=tenant_id, order_no=data.order_no, terminal_id=p.till.terminal.id,
             merchant_id=p.till.merchant.id, venue_id=p.till.venue.id, member_id=member_id,
@@ -240,9 +281,11 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
             paid=p.priced.payable, payment_channel=data.payment.channel, payment_ref=data.payment.reference,
             points_earned=earned, growth_earned=growth, earn_explanation=p.priced.earn.explanation[:500],
             spend_entry_id=spend_entry_id, earn_entry_id=earn_entry_id, growth_entry_id=growth_entry_id,
+            stored_value=sv.applied, sv_payment_id=sv_payment_id,
         ).returning(Order.id)).scalar_one()
-        tx.session.execute(insert(OrderLine), _order_lines(tenant_id, order_id, p.priced.lines, points_used=offer.applied,
-                                                           points_earned=earned, growth=growth))
+        tx.session.execute(insert(OrderLine), _order_lines(
+            tenant_id, order_id, p.priced.lines, points_used=offer.applied, points_earned=earned, growth=growth,
+            stored_value=sv.applied))
         promoted = None
         if member_id is not None:
             budgets.consume(tx, tenant_id=tenant_id, member_id=member_id, campaigns=p.campaigns,
@@ -267,30 +310,33 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
                 "entry_id": earn_entry_id})
         return Committed(order_id=order_id, order_no=data.order_no, quote=p.quote, spend_entry_id=spend_entry_id,
                          earn_entry_id=earn_entry_id, growth_entry_id=growth_entry_id, points_pending=pending,
-                         promoted_to=promoted)
+                         sv_payment_id=sv_payment_id, promoted_to=promoted)
 
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=data.order_no, operation="checkout.commit",
                                   request=data.model_dump(mode="json"), model=Committed, run=run)
 
 
 def _order_lines(tenant_id: int, order_id: int, lines: Sequence[pricing.PricedLine], *, points_used: int,
-                 points_earned: int, growth: int) -> list[dict]:
-    """Order line rows: points used spread by the points' value on each line, points and growth
-    earned by what money paid on each line — largest remainder, so lines add up to the order."""
+                 points_earned: int, growth: int, stored_value: int) -> list[dict]:
+    """Order line rows: points used spread by the points' value on each line; stored value,
+    points and growth earned by what money and stored value paid on each line — largest
+    remainder, so lines add up to the order."""
     n = len(lines)
     paid = [li.paid for li in lines]
     any_paid = sum(paid) > 0
     points_split = allocate(points_used, [li.points_value for li in lines]) if points_used else [0] * n
+    sv_split = allocate(stored_value, paid) if stored_value else [0] * n
     earned_split = allocate(points_earned, paid) if any_paid and points_earned else [0] * n
     growth_split = allocate(growth, paid) if any_paid and growth else [0] * n
     return [
         {"tenant_id": tenant_id, "order_id": order_id, "line_no": no, "sku": li.sku, "category": li.category,
          "qty": li.qty, "unit_price": li.unit_price, "gross": li.gross, "discount": li.discount,
          "discount_benefit": li.discount_benefit, "points_value": li.points_value, "points_used": pts,
-         "paid": li.paid, "points_earned": earned, "growth_earned": grown, "refunded_qty": 0, "refunded_paid": 0,
-         "refunded_points": 0, "clawed_points": 0, "clawed_growth": 0}
-        for no, (li, pts, earned, grown) in enumerate(
-            zip(lines, points_split, earned_split, growth_split, strict=True), 1)
+         "paid": li.paid, "stored_value": sv, "points_earned": earned, "growth_earned": grown, "refunded_qty": 0,
+         "refunded_paid": 0, "refunded_stored_value": 0, "refunded_points": 0, "clawed_points": 0,
+         "clawed_growth": 0}
+        for no, (li, pts, sv, earned, grown) in enumerate(
+            zip(lines, points_split, sv_split, earned_split, growth_split, strict=True), 1)
     ]
 
 
@@ -315,7 +361,7 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
                   else {n: li.qty - li.refunded_qty for n, li in lines.items() if li.qty > li.refunded_qty})
         if not wanted:
             raise RefundExceedsOrder(line_no=0, left=0)
-        totals = {"paid": 0, "points": 0, "clawed": 0, "growth": 0}
+        totals = {"paid": 0, "sv": 0, "points": 0, "clawed": 0, "growth": 0}
         for line_no, qty in sorted(wanted.items()):
             line = lines.get(line_no)
             left = (line.qty - line.refunded_qty) if line else 0
@@ -323,20 +369,26 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
                 raise RefundExceedsOrder(line_no=line_no, left=left)
             share = {
                 "paid": _share(line.paid - line.refunded_paid, qty, left),
+                "sv": _share(line.stored_value - line.refunded_stored_value, qty, left),
                 "points": _share(line.points_used - line.refunded_points, qty, left),
                 "clawed": _share(line.points_earned - line.clawed_points, qty, left),
                 "growth": _share(line.growth_earned - line.clawed_growth, qty, left),
             }
             line.refunded_qty += qty
             line.refunded_paid += share["paid"]
+            line.refunded_stored_value += share["sv"]
             line.refunded_points += share["points"]
             line.clawed_points += share["clawed"]
             line.clawed_growth += share["growth"]
             for k, v in share.items():
                 totals[k] += v
+        # what was paid comes back the way it came: stored value to the balance, the rest to the channel
         row = Refund(tenant_id=tenant_id, refund_no=data.refund_no, order_id=order.id, occurred_at=tx.now(),
-                     paid_back=totals["paid"], points_back=totals["points"], points_clawed=0, points_unrecovered=0,
-                     deducted=0, growth_clawed=0)
+                     paid_back=totals["paid"] - totals["sv"], stored_value_back=totals["sv"],
+                     points_back=totals["points"], points_clawed=0, points_unrecovered=0, deducted=0, growth_clawed=0)
+        if totals["sv"]:
+            stored_value.refund_payment(tx, tenant_id=tenant_id, payment_id=order.sv_payment_id, amount=totals["sv"],
+                                        refund_ref=data.refund_no, key=system_key("refund", data.refund_no, "sv"))
         if totals["points"]:
             row.restore_entry_id = ledger.restore_points(
                 tx, tenant_id=tenant_id, spend_entry_id=order.spend_entry_id, points=totals["points"],
@@ -369,9 +421,10 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
         tx.session.flush()
         jobs.emit(tx, tenant_id=tenant_id, topic="refund", payload={
             "refund_id": row.id, "order_id": order.id, "member_id": order.member_id, "paid_back": row.paid_back,
+            "stored_value_back": row.stored_value_back,
             "points_back": row.points_back, "points_clawed": row.points_clawed, "deducted": row.deducted})
         return Refunded(refund_id=row.id, refund_no=row.refund_no, order_no=order.order_no, order_status=order.status,
-                        paid_back=row.paid_back, points_back=row.points_back, points_clawed=row.points_clawed,
+                        paid_back=row.paid_back, stored_value_back=row.stored_value_back, points_back=row.points_back, points_clawed=row.points_clawed,
                         points_unrecovered=row.points_unrecovered, deducted=row.deducted,
                         growth_clawed=row.growth_clawed)
 

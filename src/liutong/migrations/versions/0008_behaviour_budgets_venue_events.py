@@ -115,7 +115,13 @@ def upgrade() -> None:
     with op.batch_alter_table('member_list_entries', schema=None) as batch_op:
         batch_op.create_index('ix_member_list_entries_list', ['list_id', 'member_id'], unique=False)
 
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('stored_value', sa.BigInteger(), server_default='0', nullable=False))
+    with op.batch_alter_table('order_lines', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('stored_value', sa.BigInteger(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('refunded_stored_value', sa.BigInteger(), server_default='0', nullable=False))
     with op.batch_alter_table('refunds', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('stored_value_back', sa.BigInteger(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('points_unrecovered', sa.BigInteger(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('deducted', sa.BigInteger(), server_default='0', nullable=False))
 
@@ -128,6 +134,12 @@ def downgrade() -> None:
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.drop_column('deducted')
         batch_op.drop_column('points_unrecovered')
+        batch_op.drop_column('stored_value_back')
+    with op.batch_alter_table('order_lines', schema=None) as batch_op:
+        batch_op.drop_column('refunded_stored_value')
+        batch_op.drop_column('stored_value')
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_column('stored_value')
 
     with op.batch_alter_table('venue_events', schema=None) as batch_op:
         batch_op.drop_index('ix_venue_events_member')
