@@ -149,6 +149,49 @@ class Verdict:
     held_by: str | None = None
 
 
+class _Ladder:
+    """A program's tiers in rank order, looked up by code (the review asks a million times)."""
+
+    def __init__(self, program: ProgramDocument) -> None:
+        self.ordered = sorted(program.tiers, key=lambda t: t.rank)
+        self.position = {t.code: i for i, t in enumerate(self.ordered)}
+        self._rules = [(_compiled(t.retention), _compiled(t.qualify)) for t in self.ordered]
+
+    def index(self, code: str | None) -> int:
+        return self.position.get(code, 0) if code is not None else 0
+
+    def holds(self, i: int, activity_for: dict[int, Activity]) -> bool:
+        """``holds`` for the i-th tier, with its rules read once per program instead of per member."""
+        return any(_meets(rule, activity_for) for rule in self._rules[i])
+
+
+def _compiled(rule: Qualification) -> tuple[int, bool, tuple[tuple[str, int], ...]]:
+    return rule.window_days, rule.combine == "all", tuple(rule.thresholds().items())
+
+
+def _meets(compiled: tuple[int, bool, tuple[tuple[str, int], ...]], activity_for: dict[int, Activity]) -> bool:
+    window, every, checks = compiled
+    if not checks:
+        return True
+    measured = activity_for[window]
+    met = (getattr(measured, name) >= threshold for name, threshold in checks)
+    return all(met) if every else any(met)
+
+
+_LADDERS: dict[int, tuple[ProgramDocument, _Ladder]] = {}
+_NO_OVERRIDE = Override()
+
+
+def _ladder(program: ProgramDocument) -> _Ladder:
+    # keyed by identity; the program is kept alongside so that its id cannot be reused meanwhile
+    hit = _LADDERS.get(id(program))
+    if hit is None or hit[0] is not program:
+        if len(_LADDERS) >= 64:
+            _LADDERS.clear()
+        hit = _LADDERS[id(program)] = (program, _Ladder(program))
+    return hit[1]
+
+
 def review(program: ProgramDocument, *, current: str | None, activity_for: dict[int, Activity],
            override: Override, paid_floor: str | None, at: datetime) -> Verdict:
     """The outcome of the period review ``at`` its end for one member.
@@ -160,23 +203,25 @@ def review(program: ProgramDocument, *, current: str | None, activity_for: dict[
       with ``one_step`` they fall at most one tier.
     * Never below an active override floor or a paid upgrade still running ``at`` then.
     """
-    now = program.tier(current)
+    ladder = _ladder(program)
+    mine = ladder.index(current)
+    now = ladder.ordered[mine]
     expired = override.present and not override.active(at)
-    live = override if override.present and not expired else Override()
+    live = override if override.present and not expired else _NO_OVERRIDE
     if live.locked:
-        return Verdict(tier=now, clear_override=False, retained=holds(now, activity_for), held_by="lock")
-    ladder = sorted((t for t in program.tiers if t.rank <= now.rank), key=lambda t: t.rank)
-    kept = ladder[0]
-    for tier in ladder:
-        if holds(tier, activity_for):
-            kept = tier
-    if program.tier_review.one_step and kept.rank < now.rank:
-        kept = ladder[-2]  # the tier just below their own
+        return Verdict(tier=now, clear_override=False, retained=ladder.holds(mine, activity_for), held_by="lock")
+    kept = 0
+    for i in range(mine, 0, -1):  # from their own tier down: the first they hold is the highest
+        if ladder.holds(i, activity_for):
+            kept = i
+            break
+    if program.tier_review.one_step and kept < mine:
+        kept = mine - 1
     target, held_by = kept, None
     for code, why in ((live.floor, "floor"), (paid_floor, "paid_upgrade")):
-        if code is not None and program.tier(code).rank > target.rank:
-            target, held_by = program.tier(code), why
-    return Verdict(tier=target, clear_override=expired, retained=kept.rank >= now.rank, held_by=held_by)
+        if code is not None and ladder.index(code) > target:
+            target, held_by = ladder.index(code), why
+    return Verdict(tier=ladder.ordered[target], clear_override=expired, retained=kept >= mine, held_by=held_by)
 
 
 # --- progress, as the member centre shows it ---------------------------------------------------

@@ -35,7 +35,8 @@ def upgrade() -> None:
     sa.Column('points_earned', sa.BigInteger(), nullable=False),
     sa.Column('purchases', sa.Integer(), nullable=False),
     sa.Column('visited', sa.SmallInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('tenant_id', 'member_id', 'day', name=op.f('pk_member_activity_days'))
+    sa.PrimaryKeyConstraint('tenant_id', 'member_id', 'day', name=op.f('pk_member_activity_days'),
+                            postgresql_include=['spend_fen', 'points_earned', 'visited'])
     )
     op.create_table('tier_reviews',
     sa.Column('id', BigId, nullable=False),
