@@ -275,3 +275,22 @@ def test_a_quarterly_program_reviews_each_quarter_and_says_so(runtime, park):
     done = tier_review.run(runtime, tenant_id=park.tenant_id, as_of=datetime(2026, 10, 2, tzinfo=SHANGHAI))
     assert done.period == "2026-Q3"
     assert history_of(runtime, m)[0][3] == "季度保级未达标 / quarterly review: retention not met"
+
+
+def test_a_merged_members_visits_count_for_the_member_kept(runtime, park):
+    from liutong.members import service as members
+    from liutong.members.models import ActivityDay
+
+    kept = member_at(runtime, park, "13900000051", "silver")
+    duplicate = member_at(runtime, park, "13900000052", None)
+    spend(runtime, park, kept, 100_000, date(2026, 3, 1), visits=3)
+    spend(runtime, park, duplicate, 50_000, date(2026, 3, 3), visits=3)  # 3 and 4 March: both members came
+    with runtime.transaction() as tx:
+        members.merge(tx, tenant_id=park.tenant_id, source_id=duplicate, target_id=kept, reason="同一人", key=key(),
+                      actor="test")
+        days = tx.session.execute(select(ActivityDay.member_id, func.count(), func.sum(ActivityDay.spend_fen))
+                                  .where(ActivityDay.member_id.in_([kept, duplicate]))
+                                  .group_by(ActivityDay.member_id)).all()
+    assert [tuple(d) for d in days] == [(kept, 5, 150_000)]
+    review_2026(runtime, park)
+    assert tier_of(runtime, kept) == "normal"  # 5 visits, ¥1,500: short of silver's 6 visits or ¥3,000
