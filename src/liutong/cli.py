@@ -18,8 +18,10 @@ from liutong.errors import LiutongError
 app = typer.Typer(help="六通 Liutong — 多业态大会员中台", no_args_is_help=True, pretty_exceptions_enable=False)
 ledger_app = typer.Typer(help="账本 / ledger", no_args_is_help=True)
 tenant_app = typer.Typer(help="租户 / tenants", no_args_is_help=True)
+tiers_app = typer.Typer(help="会员等级 / tiers", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(tiers_app, name="tiers")
 console = Console()
 
 
@@ -159,6 +161,65 @@ def ledger_verify(tenant: Annotated[int | None, typer.Option(help="只检查一�
     if broken:
         raise typer.Exit(1)
     console.print("[green]全部不变量成立 / every invariant holds[/green]")
+
+
+def _local_time(value: str | None, runtime: Runtime):
+    """A date or date-time on the command line, read in the tenant time zone."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a date or date-time: {value}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=runtime.tz)
+
+
+@tiers_app.command("review")
+def tiers_review(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="复核截至该时刻已结束的最近一个周期，默认现在；如 2027-01-01 即 2026 年度 / "
+                        "review the latest period ended by then (local time), default now")] = None,
+    tenant: Annotated[str | None, typer.Option(help="租户编码，默认全部租户 / tenant code, default every tenant")] = None,
+    chunk: Annotated[int, typer.Option(min=100, max=200_000, help="每个事务复核的会员数 / members per transaction")] = 10_000,
+) -> None:
+    """等级周期复核：保级未达标者降级，到期的人工调整清除 / run the tier period review.
+
+    Idempotent and resumable: a period already reviewed changes nothing; one that stopped half
+    way goes on from where it was.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import select
+
+    from liutong.members import tier_review
+    from liutong.organisation.models import Tenant
+    from liutong.organisation.service import tenant_by_code
+
+    runtime = _runtime()
+    moment = _local_time(as_of, runtime)
+    with runtime.transaction() as tx:
+        if tenant is not None:
+            tenants = [(tenant_by_code(tx, tenant).id, tenant)]
+        else:
+            tenants = [tuple(r) for r in tx.session.execute(select(Tenant.id, Tenant.code).order_by(Tenant.id))]
+    for tenant_id, code in tenants:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task(f"{code}", total=None)
+
+            def started(p, left, task=task, code=code, bar=bar):
+                bar.update(task, total=p.reviewed + left, completed=p.reviewed,
+                           description=f"{code} {p.period}（截至 / as of {p.as_of.astimezone(runtime.tz):%Y-%m-%d %H:%M}）")
+
+            def advanced(p, task=task, bar=bar):
+                bar.update(task, completed=p.reviewed)
+
+            done = tier_review.run(runtime, tenant_id=tenant_id, as_of=moment, limit=chunk, on_start=started,
+                                   on_chunk=advanced)
+        console.print(f"{code} {done.period}: 复核 / reviewed {done.reviewed:,}，降级 / demoted {done.demoted:,}，"
+                      f"清除到期调整 / overrides cleared {done.overrides_cleared:,}")
+    runtime.dispose()
 
 
 @tenant_app.command("create")

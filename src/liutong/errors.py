@@ -354,3 +354,31 @@ class RefundExceedsPayment(LiutongError):
 class StoredValueBeyondBill(LiutongError):
     code, status = "stored_value_beyond_bill", 409
     zh, en = "储值支付 {requested} 分超过本单应付 {payable} 分", "Stored value of {requested} fen exceeds the {payable} fen due"
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+
+class UnknownTier(LiutongError):
+    code, status = "unknown_tier", 400
+    zh, en = "当前会员方案中没有等级 {tier}", "The current program has no tier {tier}"
+
+
+class TierLocked(LiutongError):
+    code, status = "tier_locked", 409
+    zh, en = "会员等级已被人工锁定，不能变更", "The member's tier is locked by an override and cannot change"
+
+
+class TierNotForSale(LiutongError):
+    code, status = "tier_not_for_sale", 409
+    zh, en = "等级 {tier} 不支持付费升级", "Tier {tier} cannot be bought"
+
+
+class PaymentAlreadyUsed(LiutongError):
+    code, status = "payment_already_used", 409
+    zh, en = "支付流水 {channel} {reference} 已用于另一笔付费升级", "Payment {channel} {reference} already paid for another upgrade"
+
+
+class InvalidOverride(LiutongError):
+    code, status = "invalid_override", 400
+    zh, en = "人工调整无效：{reason}", "The override is not valid: {reason}"

@@ -3,12 +3,15 @@
 from liutong.kit.idempotency import IdempotencyKey  # noqa: F401
 from liutong.ledger.models import Account, JournalEntry, LotMovement, PointsLot, Posting  # noqa: F401
 from liutong.members.models import (  # noqa: F401
+    ActivityDay,
     ConsentEvent,
     Member,
     MemberIdentity,
     MemberList,
     MemberListEntry,
     TierChange,
+    TierPurchase,
+    TierReview,
 )
 from liutong.organisation.models import (  # noqa: F401
     ApiKey,

@@ -47,6 +47,7 @@ from liutong.kit.idempotency import system_key
 from liutong.kit.money import allocate
 from liutong.ledger import queries as ledger_queries
 from liutong.ledger import service as ledger
+from liutong.members import activity
 from liutong.members import service as members
 from liutong.members import lists as member_lists
 from liutong.members import tiers
@@ -296,6 +297,8 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
                 saved = sum(li.discount for li in p.priced.lines if li.discount_benefit == code)
                 benefits.record_use(tx, tenant_id=tenant_id, member_id=member_id, benefit=held[code],
                                     quantity=quantities.get(code, 1), value=saved, at=p.at, order_id=order_id)
+            activity.record(tx, tenant_id=tenant_id, member_id=member_id, at=p.at, spend_fen=p.priced.payable,
+                            points_earned=earned, purchases=1, visit=True)
             promoted = tiers.promote_if_earned(tx, member=p.member, program=p.program,
                                                program_version_id=p.program_version_id, at=p.at,
                                                reason=f"消费升级 / purchase {data.order_no}")
@@ -418,6 +421,9 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
         if order.status == "refunded":
             benefits.return_uses(tx, tenant_id=tenant_id, order_id=order.id, at=tx.now())
         tx.session.add(row)
+        if order.member_id is not None:  # netted on the order's day: its spend and points are worth less
+            activity.record(tx, tenant_id=tenant_id, member_id=order.member_id, at=order.occurred_at,
+                            spend_fen=-(row.paid_back + row.stored_value_back), points_earned=-row.points_clawed)
         tx.session.flush()
         jobs.emit(tx, tenant_id=tenant_id, topic="refund", payload={
             "refund_id": row.id, "order_id": order.id, "member_id": order.member_id, "paid_back": row.paid_back,

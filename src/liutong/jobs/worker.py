@@ -18,6 +18,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
+import liutong.members.tier_review  # noqa: F401  (registers the tiers.review handler)
 from liutong.jobs.service import dispatch_outbox, run_due
 
 if TYPE_CHECKING:

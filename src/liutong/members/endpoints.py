@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Security
 
-from liutong.members import lists, service
+from liutong.members import lists, service, tiers
 from liutong.members.lists import MemberListAdd, MemberListIn, MemberListOut
 from liutong.members.models import IdentityKind
 from liutong.members.schemas import (
@@ -18,7 +18,14 @@ from liutong.members.schemas import (
     MemberUpdate,
     MergeRequest,
     MergeResult,
+    PaidUpgradeIn,
+    PaidUpgradeOut,
     StatusChange,
+    TierHistoryPage,
+    TierOverrideClear,
+    TierOverrideIn,
+    TierProgress,
+    TierStatus,
 )
 from liutong.organisation.auth import Permission as P
 from liutong.program.rules import Code
@@ -125,3 +132,41 @@ def add_to_list(code: Code, body: MemberListAdd, request: Request, key: Key) -> 
 def get_list(code: Code, request: Request) -> MemberListOut:
     with api_call(request, P.org_read) as (tx, who):
         return lists.get(tx, tenant_id=who.require_tenant(), code=code)
+
+
+@router.get("/members/{member_id}/tier", response_model=TierProgress,
+            summary="等级、升级还差多少、保级进度（会员中心）")
+def tier_progress(member_id: int, request: Request) -> TierProgress:
+    with api_call(request, P.members_read) as (tx, who):
+        return tiers.progress(tx, tenant_id=who.require_tenant(), member_id=member_id)
+
+
+@router.get("/members/{member_id}/tier/history", response_model=TierHistoryPage, summary="等级变动历史（含原因）")
+def tier_history(member_id: int, request: Request, cursor: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> TierHistoryPage:
+    with api_call(request, P.members_read) as (tx, who):
+        return tiers.history(tx, tenant_id=who.require_tenant(), member_id=member_id, cursor=cursor, limit=limit)
+
+
+@router.put("/members/{member_id}/tier/override", response_model=TierStatus,
+            summary="人工调整等级：保底、锁定、到期（运营权限，记录审计）")
+def set_tier_override(member_id: int, body: TierOverrideIn, request: Request, key: Key) -> TierStatus:
+    with api_call(request, P.program_write) as (tx, who):
+        return tiers.set_override(tx, tenant_id=who.require_tenant(), member_id=member_id, data=body, key=key,
+                                  actor=who.actor)
+
+
+@router.post("/members/{member_id}/tier/override/clear", response_model=TierStatus,
+             summary="取消人工调整（等级保留到下次复核）")
+def clear_tier_override(member_id: int, body: TierOverrideClear, request: Request, key: Key) -> TierStatus:
+    with api_call(request, P.program_write) as (tx, who):
+        return tiers.clear_override(tx, tenant_id=who.require_tenant(), member_id=member_id, data=body, key=key,
+                                    actor=who.actor)
+
+
+@router.post("/members/{member_id}/tier/paid-upgrades", status_code=201, response_model=PaidUpgradeOut,
+             summary="付费升级：按方案价格购买等级，期内不降级")
+def buy_tier(member_id: int, body: PaidUpgradeIn, request: Request, key: Key) -> PaidUpgradeOut:
+    with api_call(request, P.members_write) as (tx, who):
+        return tiers.buy_upgrade(tx, tenant_id=who.require_tenant(), member_id=member_id, data=body, key=key,
+                                 actor=who.actor)

@@ -3,7 +3,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liutong.db import Base, BigId, UTCDateTime
@@ -102,11 +114,30 @@ class ConsentEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class TierCause(StrEnum):
+    """What moved a member's tier (or its override), for the history and for analytics."""
+
+    promotion = "promotion"
+    review = "review"
+    override = "override"
+    paid_upgrade = "paid_upgrade"
+
+
 class TierChange(Base):
-    """Tier history: every change with its reason and the program version that decided it."""
+    """Tier history: every change with its reason and the program version that decided it.
+
+    A line whose ``from_tier`` equals ``to_tier`` records a change of the override alone (set,
+    cleared by an operator, or expired at a review).
+    """
 
     __tablename__ = "member_tier_history"
-    __table_args__ = (Index("ix_member_tier_history_member", "tenant_id", "member_id", "id"),)
+    __table_args__ = (
+        Index("ix_member_tier_history_member", "tenant_id", "member_id", "id"),
+        # The review asks which members were promoted after its period ended.
+        Index("ix_member_tier_history_tenant_at", "tenant_id", "at"),
+        # One line per member per review, however often the review runs.
+        UniqueConstraint("review_id", "member_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
@@ -116,6 +147,88 @@ class TierChange(Base):
     reason: Mapped[str] = mapped_column(String(200))
     program_version_id: Mapped[int | None] = mapped_column(ForeignKey("program_versions.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: a ``TierCause``; NULL on lines written before causes were recorded (promotions)
+    cause: Mapped[str | None] = mapped_column(String(16))
+    review_id: Mapped[int | None] = mapped_column(ForeignKey("tier_reviews.id"))
+
+
+class ActivityDay(Base):
+    """A member's activity on one local day (the tenant's time zone): the rollup that tier
+    promotion and the period review read instead of scanning orders.
+
+    Written by upsert (``members.activity.record``), so concurrent purchases of one member add
+    up instead of overwriting each other. A refund is netted on the day of the order it
+    refunds, so a day's spend and points are what that day's purchases are still worth.
+    ``visited`` is 1 when the member bought something or entered a venue that day.
+    """
+
+    __tablename__ = "member_activity_days"
+    __table_args__ = (
+        # On PostgreSQL the key carries what the review sums, so the review reads a range of
+        # members from the index alone (rows arrive day by day, so one member's days are spread
+        # over the whole table); the cost is that a second purchase on a day is a non-HOT update.
+        PrimaryKeyConstraint("tenant_id", "member_id", "day",
+                             postgresql_include=["spend_fen", "points_earned", "visited"]),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int] = mapped_column(BigInteger)
+    day: Mapped[date] = mapped_column(Date)
+    spend_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    purchases: Mapped[int] = mapped_column(Integer, default=0)
+    visited: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class TierPurchase(Base):
+    """A paid upgrade: the member holds at least ``tier_code`` from ``starts_at`` until
+    ``ends_at``. One payment (channel + reference) buys one upgrade."""
+
+    __tablename__ = "member_tier_purchases"
+    __table_args__ = (
+        Index("ix_member_tier_purchases_member", "tenant_id", "member_id", "ends_at"),
+        UniqueConstraint("tenant_id", "payment_channel", "payment_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    tier_code: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    payment_channel: Mapped[str] = mapped_column(String(32))
+    payment_ref: Mapped[str] = mapped_column(String(64))
+    program_version_id: Mapped[int] = mapped_column(ForeignKey("program_versions.id"))
+    created_by: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TierReview(Base):
+    """One period review of a tenant's tiers (e.g. the 2026 year-end review).
+
+    ``cursor`` is the highest member id already reviewed: the review advances it chunk by
+    chunk, each chunk in one transaction with the changes it made, so a review that stopped
+    half way resumes where it was and a finished one is never run again.
+    """
+
+    __tablename__ = "tier_reviews"
+    __table_args__ = (UniqueConstraint("tenant_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    #: the period reviewed, e.g. "2026", "2026-H2", "2026-Q4", "2026-11"
+    period: Mapped[str] = mapped_column(String(16))
+    #: the end of the period (a local midnight), the moment the review looks from
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    program_version_id: Mapped[int] = mapped_column(ForeignKey("program_versions.id"))
+    status: Mapped[str] = mapped_column(String(16))  # running | done
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    reviewed: Mapped[int] = mapped_column(BigInteger, default=0)
+    demoted: Mapped[int] = mapped_column(BigInteger, default=0)
+    overrides_cleared: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MemberList(Base):

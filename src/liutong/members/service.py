@@ -24,7 +24,7 @@ from liutong.kit.crypto import mask_name
 from liutong.kit.idempotency import system_key
 from liutong.ledger import service as ledger
 from liutong.ledger.models import PointsLot
-from liutong.members import member_code
+from liutong.members import activity, member_code
 from liutong.members.identity import LABELS_ZH, mask, normalise
 from liutong.members.models import (
     ConsentEvent,
@@ -354,6 +354,7 @@ def merge(tx: Tx, *, tenant_id: int, source_id: int, target_id: int, reason: str
         lots_moved = tx.session.scalar(
             select(func.count()).where(PointsLot.tenant_id == tenant_id, PointsLot.member_id == source_id)
         )
+        activity.move(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id)
         entry_ids = ledger.move_member_balances(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id,
                                                 key=idempotency.system_key("merge", key))
         stored_value.move_lots(tx, tenant_id=tenant_id, source_id=source_id, target_id=target_id)

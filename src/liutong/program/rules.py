@@ -248,12 +248,48 @@ class Qualification(Rule):
     points_earned: Annotated[int, Field(ge=0)] | None = None
 
 
+    def thresholds(self) -> dict[str, int]:
+        """The dimensions this rule measures and the amount each needs."""
+        given = {"spend_fen": self.spend_fen, "visits": self.visits, "growth": self.growth,
+                 "points_earned": self.points_earned}
+        return {k: v for k, v in given.items() if v is not None}
+
+
+class PaidUpgrade(Rule):
+    """付费升级: the tier can be bought for ``price_fen``; the buyer holds at least this tier
+    for ``months`` (until the local midnight that ends the last day)."""
+
+    price_fen: Annotated[int, Field(gt=0, le=10**9)]
+    months: Annotated[int, Field(ge=1, le=36)] = 12
+
+
+class ReviewSchedule(Rule):
+    """When tiers are reviewed: at the end of every calendar year, half year, quarter or month
+    in the tenant's local time (the 2026 year-end review looks from 1 January 2027 00:00).
+
+    A member who no longer meets their tier's retention (``Tier.retain``, or ``Tier.qualify``
+    when none is set) nor its qualification drops to the highest tier whose retention or
+    qualification they meet; with ``one_step`` they drop at most one tier per review. Never
+    below an active override floor or a paid upgrade, never while locked.
+    """
+
+    every: Literal["year", "half_year", "quarter", "month"] = "year"
+    one_step: bool = False
+
+
 class Tier(Rule):
     code: Code
     name: Name
     rank: Annotated[int, Field(ge=0, le=100)]
     earn_multiplier: Multiplier = Decimal(1)
     qualify: Qualification = Qualification()
+    #: 保级条件: what keeps the tier at a review; ``None`` = the qualification itself.
+    retain: Qualification | None = None
+    paid: PaidUpgrade | None = None
+
+    @property
+    def retention(self) -> Qualification:
+        return self.retain if self.retain is not None else self.qualify
 
 
 class Benefit(Rule):
@@ -294,6 +330,7 @@ class ProgramDocument(Rule):
     refund: RefundPolicy = RefundPolicy()
     vesting: dict[VenueFormat, VestingRule] = Field(default_factory=dict)
     tiers: list[Tier] = Field(min_length=1)
+    tier_review: ReviewSchedule = ReviewSchedule()
     benefits: list[Benefit] = Field(default_factory=list)
     stored_value: StoredValueRules = Field(default_factory=lambda: StoredValueRules())
 
@@ -318,6 +355,7 @@ class ProgramDocument(Rule):
             unknown = sorted(set(tiers) - known)
             if unknown:
                 raise ValueError(f"{holder} names unknown tier(s): {', '.join(unknown)}")
+        _tiers_consistent(self.tiers)
         return self
 
     def tier(self, code: str | None) -> Tier:
@@ -431,3 +469,18 @@ class StoredValueRules(Rule):
 
 
 ProgramDocument.model_rebuild()
+
+
+def _tiers_consistent(tiers: list[Tier]) -> None:
+    """Retention and paid upgrades that cannot mean what the operator wants are refused."""
+    lowest = min(tiers, key=lambda t: t.rank)
+    if lowest.retain is not None or lowest.paid is not None:
+        raise ValueError(f"{lowest.code} is the lowest tier: nobody drops below it or needs to buy it")
+    for tier in tiers:
+        keep, earn = tier.retain, tier.qualify
+        if keep is None or (keep.combine, keep.window_days) != (earn.combine, earn.window_days):
+            continue
+        needed = earn.thresholds()
+        harder = sorted(k for k, v in keep.thresholds().items() if k in needed and v > needed[k])
+        if harder:
+            raise ValueError(f"{tier.code}: keeping the tier asks more than earning it ({', '.join(harder)})")

@@ -38,6 +38,9 @@ def _publish(tx: Tx, *, tenant_id: int, document: ProgramDocument, note: str, ac
                          note=note, created_by=actor, created_at=tx.now())
     tx.session.add(row)
     tx.session.flush()
+    from liutong.members import tier_review  # the review reads programs: imported here, not at the top
+
+    tier_review.schedule(tx, tenant_id=tenant_id)  # by this version's schedule (once per period)
     return _out(row)
 
 

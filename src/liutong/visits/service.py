@@ -39,6 +39,7 @@ from liutong.kit.idempotency import system_key
 from liutong.ledger import queries as ledger_queries
 from liutong.ledger import service as ledger
 from liutong.ledger.models import LotStatus, PointsLot
+from liutong.members import activity, tiers
 from liutong.members.models import Member
 from liutong.organisation.auth import Principal
 from liutong.organisation.models import TerminalKind, Venue, VenueFormat
@@ -138,6 +139,7 @@ def gate_entry(tx: Tx, *, principal: Principal, data: GateEntryIn) -> VenueEvent
             used = data.use_benefit
         row = _event(tx, tenant_id=tenant_id, kind="gate_entry", event_no=data.event_no, till=till,
                      member_id=member.id, at=at, data={"benefit": used})
+        _visited(tx, member=member, at=at, reason=f"入园到访 / gate entry {data.event_no}")
         return VenueEventOut(event_id=row.id, event_no=row.event_no, kind=row.kind, member_id=member.id,
                              venue_id=till.venue.id, occurred_at=at, benefit_used=used, benefit_left=left)
 
@@ -180,6 +182,12 @@ def use_benefit(tx: Tx, *, principal: Principal, data: BenefitUseIn) -> BenefitU
                                   run=run)
 
 
+def _visited(tx: Tx, *, member: Member, at: datetime, reason: str) -> None:
+    """A visit counts towards tiers qualified on visits, and may promote at once."""
+    activity.record(tx, tenant_id=member.tenant_id, member_id=member.id, at=at, visit=True)
+    tiers.check_promotion(tx, tenant_id=member.tenant_id, member_id=member.id, at=at, reason=reason)
+
+
 def _birthday_month(member: Member, at: datetime, tx: Tx) -> bool:
     """Birthday gifts are honoured throughout the birthday month (生日当月)."""
     return member.birthday is not None and member.birthday.month == at.astimezone(tx.tz).month
@@ -211,6 +219,7 @@ def check_in(tx: Tx, *, principal: Principal, data: CheckInIn) -> StayOut:
         tx.session.add(stay)
         _event(tx, tenant_id=tenant_id, kind="check_in", event_no=f"{data.stay_no}:in", till=till,
                member_id=member.id, at=at, data={"stay_no": data.stay_no, "room": data.room})
+        _visited(tx, member=member, at=at, reason=f"入住到访 / check-in {data.stay_no}")
         return _stay_out(stay)
 
     return idempotency.idempotent(tx, tenant_id=tenant_id, key=system_key("check_in", data.stay_no),
