@@ -146,7 +146,7 @@ def test_a_crash_after_the_first_chunk_resumes_where_it_stopped(runtime, world, 
         for m in members:
             _earn(tx, world, m, 100, expires_at=MIDNIGHT - timedelta(hours=2))
         jobs.enqueue(tx, kind=tasks.EXPIRE, tenant_id=world.tenant_id,
-                     payload={"tenant_id": world.tenant_id, "day": NIGHT.isoformat(), "chunk": 2})
+                     payload={"tenant_id": world.tenant_id, "day": NIGHT.isoformat(), "chunk": 2, "parts": 1})
 
     class WorkerCrashed(BaseException):
         """The process dies in the middle of a chunk: nothing in the worker catches it."""
@@ -162,7 +162,7 @@ def test_a_crash_after_the_first_chunk_resumes_where_it_stopped(runtime, world, 
 
     monkeypatch.setattr(batch, "expire_chunk", crash_on_second_chunk)
     now = runtime.clock()
-    assert jobs.run_due(runtime, worker_id="w1", kinds=[tasks.EXPIRE], now=now, limit=1) == 1
+    assert jobs.run_due(runtime, worker_id="w1", kinds=[tasks.EXPIRE], now=now, limit=2) == 2  # opens, 1st chunk
     with pytest.raises(WorkerCrashed):
         jobs.run_due(runtime, worker_id="w1", kinds=[tasks.EXPIRE], now=now, limit=1)
     with runtime.transaction() as tx:
@@ -171,13 +171,13 @@ def test_a_crash_after_the_first_chunk_resumes_where_it_stopped(runtime, world, 
     # another worker takes the lost chunk over when its lease runs out, and finishes the run
     while jobs.run_due(runtime, worker_id="w2", kinds=[tasks.EXPIRE], now=now + jobs.LEASE):
         pass
-    assert calls == [0, members[1], members[1], members[3]], "the lost chunk ran again, then the last"
+    assert calls == [members[0] - 1, members[1], members[1], members[3]], "the lost chunk ran again, then the last"
     with runtime.transaction() as tx:
         assert [e.member_id for e in _entries(tx, world, "expire")] == members
         chain = tx.session.execute(select(Job.status, Job.attempts).where(
             Job.kind == tasks.EXPIRE, Job.tenant_id == world.tenant_id).order_by(Job.id)).all()
-    assert [s for s, _ in chain if s != "queued"] == ["done", "done", "done"]
-    assert [a for s, a in chain if s == "done"] == [1, 2, 1], "only the crashed chunk was attempted twice"
+    assert [s for s, _ in chain if s != "queued"] == ["done"] * 4
+    assert [a for s, a in chain if s == "done"] == [1, 1, 2, 1], "only the crashed chunk was attempted twice"
     _assert_invariants(runtime, world)
 
 
@@ -189,7 +189,7 @@ def test_a_chain_of_chunks_covers_every_member_once(runtime, world):
                 _earn(tx, world, m, 10 + i, expires_at=MIDNIGHT - timedelta(days=i))
             _earn(tx, world, m, 50, expires_at=MIDNIGHT + timedelta(days=40))
         jobs.enqueue(tx, kind=tasks.EXPIRE, tenant_id=world.tenant_id,
-                     payload={"tenant_id": world.tenant_id, "day": NIGHT.isoformat(), "chunk": 3})
+                     payload={"tenant_id": world.tenant_id, "day": NIGHT.isoformat(), "chunk": 3, "parts": 1})
     _night(runtime, kinds=[tasks.EXPIRE])
     with runtime.transaction() as tx:
         expired = [e.member_id for e in _entries(tx, world, "expire")]
@@ -200,6 +200,31 @@ def test_a_chain_of_chunks_covers_every_member_once(runtime, world):
     # nine members due, three a chunk: the fourth job finds the walk over; its payload adds up the first three
     assert (last["members"], last["points"], last["chunks"]) == (9, sum(10 + i for i in range(11) if i % 4 != 3), 3)
     _assert_invariants(runtime, world)
+
+
+def test_a_night_split_in_parts_for_several_workers_posts_each_member_once(runtime, world):
+    with runtime.transaction() as tx:
+        members = _members(tx, world, 10)
+        for m in members:
+            _earn(tx, world, m, 25, expires_at=MIDNIGHT - timedelta(hours=5))
+        jobs.enqueue(tx, kind=tasks.EXPIRE, tenant_id=world.tenant_id,
+                     payload={"tenant_id": world.tenant_id, "day": NIGHT.isoformat(), "chunk": 2, "parts": 3})
+    for worker in ("w1", "w2"):  # two workers take turns
+        jobs.run_due(runtime, worker_id=worker, kinds=[tasks.EXPIRE], now=runtime.clock(), limit=3)
+    _night(runtime, kinds=[tasks.EXPIRE])
+    with runtime.transaction() as tx:
+        assert [e.member_id for e in _entries(tx, world, "expire")] == members
+        chains = {(p["from"], p["until"]) for p in tx.session.scalars(select(Job.payload).where(
+            Job.kind == tasks.EXPIRE, Job.tenant_id == world.tenant_id)) if "until" in p}
+    assert chains == set(tasks.parts_of((members[0], members[-1]), 3)) and len(chains) == 3
+    _assert_invariants(runtime, world)
+
+
+def test_member_ranges_split_evenly_and_cover_every_id_once():
+    assert tasks.parts_of((1, 10), 3) == [(0, 4), (4, 8), (8, 10)]
+    assert tasks.parts_of((7, 7), 4) == [(6, 7)]
+    covered = [i for after, until in tasks.parts_of((100, 1_234), 4) for i in range(after + 1, until + 1)]
+    assert covered == list(range(100, 1_235))
 
 
 def test_frozen_members_points_lapse_too(runtime, world):

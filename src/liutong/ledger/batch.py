@@ -34,7 +34,8 @@ account before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -112,19 +113,54 @@ VESTING = _Work("vest", "pending", "l.vests_at <= :as_of", ("points", "points_pe
 # Temporary tables live per connection; a chunk empties them first. (Created inside the
 # transaction, they go away with it when it rolls back.)
 _SCRATCH = (
+    # the chunk's members, with the accounts locked for them and their balances under the lock
     "CREATE TEMP TABLE IF NOT EXISTS batch_members (member_id BIGINT PRIMARY KEY, account_id BIGINT NOT NULL, "
-    "other_account_id BIGINT, entry_id BIGINT)",
+    "balance BIGINT NOT NULL, other_account_id BIGINT, other_balance BIGINT, entry_id BIGINT)",
     "CREATE TEMP TABLE IF NOT EXISTS batch_lots (lot_id BIGINT PRIMARY KEY, member_id BIGINT NOT NULL, "
     "remaining BIGINT NOT NULL, issuer_entity_id BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS batch_lots_member ON batch_lots (member_id)",
+    # each issuer of the chunk's lots, with its account that the work posts to
+    "CREATE TEMP TABLE IF NOT EXISTS batch_issuers (issuer_entity_id BIGINT PRIMARY KEY, account_id BIGINT)",
+    # the legs of the chunk's entries, in posting order; balance_after only on the members' accounts
+    "CREATE TEMP TABLE IF NOT EXISTS batch_legs (entry_id BIGINT NOT NULL, leg BIGINT NOT NULL, "
+    "account_id BIGINT NOT NULL, amount BIGINT NOT NULL, balance_after BIGINT, PRIMARY KEY (entry_id, leg))",
     "CREATE TEMP TABLE IF NOT EXISTS batch_reminders (member_id BIGINT PRIMARY KEY, points BIGINT NOT NULL)",
 )
+_SCRATCH_TABLES = ("batch_members", "batch_lots", "batch_issuers", "batch_legs", "batch_reminders")
+
+# On PostgreSQL, every statement of a chunk joins a few thousand scratch rows to tables of
+# millions, through their indexes. The planner, which has no statistics on rows written
+# moments ago, would sometimes hash or merge the whole big table instead — once per chunk,
+# which makes a run quadratic in the members. Within a chunk it is given nested loops only (and
+# no JIT compilation, which costs more than these statements); the settings are put back at
+# the end of the chunk.
+_PLANNER = {"enable_hashjoin": "off", "enable_mergejoin": "off", "jit": "off"}
 
 
 def _scratch(sql: DriverSQL) -> None:
     for statement in _SCRATCH:
         sql.run(statement)
-    for table in ("batch_members", "batch_lots", "batch_reminders"):
+    for table in _SCRATCH_TABLES:
         sql.run(f"DELETE FROM {table}")
+
+
+@contextmanager
+def _planned_per_chunk(sql: DriverSQL) -> Iterator[None]:
+    """Plans for a chunk's statements (PostgreSQL): made for each execution from its own values,
+    never a generic plan of a prepared statement (one plan for every range of members would
+    suit none of them), and with nested loops only and no JIT. Put back afterwards; when the
+    chunk fails, its transaction rolls back, and the settings with it.
+    """
+    if not sql.postgres:
+        yield
+        return
+    saved = sql.one("SELECT " + ", ".join(f"current_setting('{name}')" for name in _PLANNER))
+    sql.run("SELECT " + ", ".join(f"set_config('{name}', '{value}', true)" for name, value in _PLANNER.items()))
+    sql.prepare = False
+    yield
+    sql.prepare = None
+    sql.run("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in _PLANNER),
+            dict(zip(_PLANNER, saved, strict=True)))
 
 
 def _key_parts(kind: str, as_of: datetime) -> dict[str, str]:
@@ -136,173 +172,177 @@ def _key_parts(kind: str, as_of: datetime) -> dict[str, str]:
 _KEY = ":key_prefix || CAST({member} AS VARCHAR(20)) || :key_suffix"
 
 
-def _analyze(sql: DriverSQL, *tables: str) -> None:
-    """Give PostgreSQL's planner the scratch tables' real sizes (it never samples temporary tables)."""
-    if sql.postgres:
-        sql.run("ANALYZE " + ", ".join(tables))
-
-
 # --- walking the members ----------------------------------------------------------------------------
 
 
-def _bound(sql: DriverSQL, *, due: str, params: dict[str, Any], after: int, members: int) -> tuple[int, int | None]:
-    """How many of the next ``members`` members after ``after`` have something due, and the last one.
+def _bound(sql: DriverSQL, *, due: str, params: dict[str, Any], after: int, until: int | None,
+           members: int) -> tuple[int, int | None]:
+    """How many of the next ``members`` members after ``after`` (up to ``until``) have something
+    due, and the last of them.
 
     The lots index on (tenant, member, status, expires_at) hands the members out in order, so a
     chunk reads only the lots of its own members and the next chunk starts where this one ended.
     """
     count, upper = sql.one(
         "SELECT COUNT(*), MAX(member_id) FROM (SELECT DISTINCT l.member_id FROM points_lots l "
-        f"WHERE l.tenant_id = :tenant AND l.member_id > :after AND {due} ORDER BY l.member_id LIMIT :limit) chunk",
-        {**params, "after": after, "limit": members},
+        f"WHERE l.tenant_id = :tenant AND l.member_id > :after "
+        + ("AND l.member_id <= :until " if until is not None else "")
+        + f"AND {due} ORDER BY l.member_id LIMIT :limit) chunk",
+        {**params, "after": after, "until": until, "limit": members},
     )
     return count, upper
+
+
+def member_span(tx: Tx, *, tenant_id: int) -> tuple[int, int] | None:
+    """The lowest and highest id of the tenant's members who hold lots (to split a run in parts)."""
+    sql = tx.sql()
+    low, high = sql.one("SELECT MIN(member_id), MAX(member_id) FROM points_lots WHERE tenant_id = :tenant",
+                        {"tenant": tenant_id})
+    return None if low is None else (low, high)
 
 
 def _next_after(count: int, upper: int | None, members: int) -> int | None:
     return upper if count >= members else None
 
 
-def _chunk(tx: Tx, work: _Work, *, tenant_id: int, as_of: datetime, after: int, members: int) -> Chunk:
+def _chunk(tx: Tx, work: _Work, *, tenant_id: int, as_of: datetime, after: int, until: int | None,
+           members: int) -> Chunk:
     if members < 1:
         raise ValueError("a chunk has at least one member")
     sql = tx.sql()
     due = f"l.status = '{work.status}' AND {work.due}"
     params: dict[str, Any] = {"tenant": tenant_id, "as_of": sql.time(as_of)}
-    count, upper = _bound(sql, due=due, params=params, after=after, members=members)
+    count, upper = _bound(sql, due=due, params=params, after=after, until=until, members=members)
     if not count:
         return Chunk(after=None)
-    _scratch(sql)
-    params |= {"after": after, "upper": upper}
+    with _planned_per_chunk(sql):
+        _scratch(sql)
+        locked = _lock_members(sql, work, due=due, params={**params, "after": after, "upper": upper})
+        posted, lots, points = _take_lots(sql, due=due, params={**params, "after": after, "upper": upper})
+        if posted:
+            posted, lots, points = _write_entries(tx, sql, work, tenant_id=tenant_id, as_of=as_of)
+    return Chunk(members=posted, lots=lots, points=points, skipped=count - locked,
+                 after=_next_after(count, upper, members))
 
-    # 1. Lock the lot-backed accounts of the chunk's members, skipping those another transaction
-    #    holds; a member counts only when all the accounts the work needs are ours.
+
+def _lock_members(sql: DriverSQL, work: _Work, *, due: str, params: dict[str, Any]) -> int:
+    """Lock the accounts the work moves, for the members with something due in (after, upper],
+    in ascending id order, skipping those another transaction holds; a member is taken only
+    when all of them are ours. Their balances are read under the lock. Returns how many."""
     kinds = ", ".join(f"'{k}'" for k in work.accounts)
+    first, last = work.accounts[0], work.accounts[-1]
     sql.run(
         "WITH due AS (SELECT DISTINCT l.member_id FROM points_lots l "
         f"WHERE l.tenant_id = :tenant AND l.member_id > :after AND l.member_id <= :upper AND {due}), "
-        "locked AS (SELECT a.id, a.owner_id, a.kind FROM ledger_accounts a "
+        "locked AS (SELECT a.id, a.owner_id, a.kind, a.balance FROM ledger_accounts a "
         f"WHERE a.tenant_id = :tenant AND a.owner_type = 'member' AND a.kind IN ({kinds}) "
         "AND a.owner_id IN (SELECT member_id FROM due) ORDER BY a.id"
         + (" FOR UPDATE SKIP LOCKED" if sql.postgres else "") + ") "
-        "INSERT INTO batch_members (member_id, account_id, other_account_id) "
-        f"SELECT owner_id, MAX(CASE WHEN kind = '{work.accounts[0]}' THEN id END), "
-        f"MAX(CASE WHEN kind = '{work.accounts[-1]}' THEN id END) "
+        "INSERT INTO batch_members (member_id, account_id, balance, other_account_id, other_balance) "
+        f"SELECT owner_id, MAX(CASE WHEN kind = '{first}' THEN id END), "
+        f"MAX(CASE WHEN kind = '{first}' THEN balance END), "
+        f"MAX(CASE WHEN kind = '{last}' THEN id END), MAX(CASE WHEN kind = '{last}' THEN balance END) "
         "FROM locked GROUP BY owner_id HAVING COUNT(*) = :kinds",
         {**params, "kinds": len(work.accounts)},
     )
     (locked,) = sql.one("SELECT COUNT(*) FROM batch_members")
+    return locked
 
-    # 2. Their due lots, read after the lock: what a purchase committed meanwhile is seen.
+
+def _take_lots(sql: DriverSQL, *, due: str, params: dict[str, Any]) -> tuple[int, int, int]:
+    """The locked members' due lots, read after the lock (a purchase committed meanwhile is seen);
+    members with nothing left to move are let go. Returns members, lots and points."""
     sql.run(
         "INSERT INTO batch_lots (lot_id, member_id, remaining, issuer_entity_id) "
-        "SELECT l.id, l.member_id, l.remaining, l.issuer_entity_id FROM points_lots l "
-        f"JOIN batch_members m ON m.member_id = l.member_id WHERE l.tenant_id = :tenant AND {due}",
+        "SELECT l.id, l.member_id, l.remaining, l.issuer_entity_id FROM batch_members m "
+        "JOIN points_lots l ON l.tenant_id = :tenant AND l.member_id = m.member_id "
+        # (the range again, so that the planner reads the lots of these members only)
+        f"AND l.member_id > :after AND l.member_id <= :upper AND {due}",
         params,
     )
-    # Members with nothing left to move, or already posted under this run's key, are left alone.
-    keys = _key_parts(work.kind, as_of)
-    sql.run("DELETE FROM batch_members WHERE member_id NOT IN "
-            "(SELECT member_id FROM batch_lots GROUP BY member_id HAVING SUM(remaining) > 0)")
-    sql.run(
-        "DELETE FROM batch_members WHERE EXISTS (SELECT 1 FROM ledger_entries e WHERE e.tenant_id = :tenant "
-        f"AND e.idempotency_key = {_KEY.format(member='batch_members.member_id')})",
-        {"tenant": tenant_id, **keys},
-    )
-    sql.run("DELETE FROM batch_lots WHERE member_id NOT IN (SELECT member_id FROM batch_members)")
-    _analyze(sql, "batch_members", "batch_lots")
+    sql.run("DELETE FROM batch_members WHERE (SELECT COALESCE(SUM(b.remaining), 0) FROM batch_lots b "
+            "WHERE b.member_id = batch_members.member_id) <= 0")
+    return _let_go(sql)
 
-    posted, lots, points = sql.one(
+
+def _let_go(sql: DriverSQL) -> tuple[int, int, int]:
+    """Drop the lots of members no longer in the chunk; returns members, lots and points left."""
+    sql.run("DELETE FROM batch_lots WHERE NOT EXISTS "
+            "(SELECT 1 FROM batch_members m WHERE m.member_id = batch_lots.member_id)")
+    members, lots, points = sql.one(
         "SELECT COUNT(DISTINCT member_id), COUNT(*), COALESCE(SUM(remaining), 0) FROM batch_lots")
-    if posted:
-        if work is EXPIRY:
-            _check_expired_accounts(sql, tenant_id)
-        _write_entries(tx, sql, work, tenant_id=tenant_id, as_of=as_of, keys=keys)
-    return Chunk(members=posted, lots=lots, points=int(points), skipped=count - locked,
-                 after=_next_after(count, upper, members))
+    return members, lots, int(points)
 
 
-def _check_expired_accounts(sql: DriverSQL, tenant_id: int) -> None:
-    missing = sql.one(
-        "SELECT DISTINCT b.issuer_entity_id FROM batch_lots b WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts x "
-        "WHERE x.tenant_id = :tenant AND x.owner_type = 'entity' AND x.owner_id = b.issuer_entity_id "
-        "AND x.kind = 'points_expired')",
-        {"tenant": tenant_id},
-    )
-    if missing is not None:
-        raise InvalidReference(what="法人主体 / legal entity")
-
-
-def _write_entries(tx: Tx, sql: DriverSQL, work: _Work, *, tenant_id: int, as_of: datetime,
-                   keys: dict[str, str]) -> None:
-    """The chunk's entries, postings, balances, lot changes and lot movements."""
-    params = {"tenant": tenant_id}
-    sql.run(
+def _claim_keys(tx: Tx, sql: DriverSQL, work: _Work, *, tenant_id: int, as_of: datetime) -> tuple[int, int, int]:
+    """An entry per member under this run's key; a member whose key is taken already (a rerun,
+    or lots that became due again after the run posted) is let go until the next run."""
+    keys = _key_parts(work.kind, as_of)
+    entry = {"tenant": tenant_id, **keys, "kind": work.kind, "effective": sql.time(as_of),
+             "recorded": sql.time(tx.now()), "memo": EXPIRY_MEMO if work is EXPIRY else VESTING_MEMO}
+    insert = (
         "INSERT INTO ledger_entries (tenant_id, idempotency_key, kind, member_id, reverses_id, effective_at, "
         f"recorded_at, memo, ref) SELECT :tenant, {_KEY.format(member='member_id')}, :kind, member_id, NULL, "
-        ":effective, :recorded, :memo, NULL FROM batch_members ORDER BY member_id",
-        {**params, **keys, "kind": work.kind, "effective": sql.time(as_of), "recorded": sql.time(tx.now()),
-         "memo": EXPIRY_MEMO if work is EXPIRY else VESTING_MEMO},
+        ":effective, :recorded, :memo, NULL FROM batch_members ORDER BY member_id"
     )
-    sql.run(
-        "UPDATE batch_members SET entry_id = (SELECT e.id FROM ledger_entries e WHERE e.tenant_id = :tenant "
-        f"AND e.idempotency_key = {_KEY.format(member='batch_members.member_id')})",
-        {**params, **keys},
-    )
-    totals = "(SELECT member_id, SUM(remaining) AS total FROM batch_lots GROUP BY member_id) s"
-    if work is EXPIRY:
-        # member → each issuer's expired account (breakage), as ``expire_points`` posts it
-        legs = (
-            "SELECT m.entry_id, m.account_id, -s.total AS amount, a.balance - s.total AS balance_after, 0 AS leg "
-            f"FROM batch_members m JOIN {totals} ON s.member_id = m.member_id "
-            "JOIN ledger_accounts a ON a.id = m.account_id "
-            "UNION ALL "
-            "SELECT m.entry_id, x.id, SUM(b.remaining), NULL, 1 + b.issuer_entity_id FROM batch_lots b "
-            "JOIN batch_members m ON m.member_id = b.member_id "
-            "JOIN ledger_accounts x ON x.tenant_id = :tenant AND x.owner_type = 'entity' "
-            "AND x.owner_id = b.issuer_entity_id AND x.kind = 'points_expired' "
-            "GROUP BY m.entry_id, x.id, b.issuer_entity_id"
-        )
-        moves = (
-            "SELECT m.account_id AS id, -SUM(b.remaining) AS delta FROM batch_lots b "
-            "JOIN batch_members m ON m.member_id = b.member_id GROUP BY m.account_id"
-        )
+    by_key = f"e.tenant_id = :tenant AND e.idempotency_key = {_KEY.format(member='batch_members.member_id')}"
+    if sql.postgres:
+        sql.run(f"WITH e AS ({insert} ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id, member_id) "
+                "UPDATE batch_members SET entry_id = e.id FROM e WHERE batch_members.member_id = e.member_id", entry)
+        sql.run("DELETE FROM batch_members WHERE entry_id IS NULL")
     else:
-        # pending → spendable, as ``vest_points`` posts it
-        legs = (
-            "SELECT m.entry_id, m.other_account_id AS account_id, -s.total AS amount, "
-            "p.balance - s.total AS balance_after, 0 AS leg "
-            f"FROM batch_members m JOIN {totals} ON s.member_id = m.member_id "
-            "JOIN ledger_accounts p ON p.id = m.other_account_id "
-            "UNION ALL "
-            "SELECT m.entry_id, m.account_id, s.total, a.balance + s.total, 1 "
-            f"FROM batch_members m JOIN {totals} ON s.member_id = m.member_id "
-            "JOIN ledger_accounts a ON a.id = m.account_id"
+        # SQLite serialises writers: a key not taken now cannot be taken before the insert.
+        sql.run(f"DELETE FROM batch_members WHERE EXISTS (SELECT 1 FROM ledger_entries e WHERE {by_key})",
+                {"tenant": tenant_id, **keys})
+        sql.run(insert, entry)
+        sql.run(f"UPDATE batch_members SET entry_id = (SELECT e.id FROM ledger_entries e WHERE {by_key})",
+                {"tenant": tenant_id, **keys})
+    return _let_go(sql)
+
+
+def _write_entries(tx: Tx, sql: DriverSQL, work: _Work, *, tenant_id: int, as_of: datetime) -> tuple[int, int, int]:
+    """The chunk's entries, postings, balances, lot changes and lot movements; returns the
+    members, lots and points posted."""
+    members, lots, points = _claim_keys(tx, sql, work, tenant_id=tenant_id, as_of=as_of)
+    if not members:
+        return 0, 0, 0
+    params = {"tenant": tenant_id}
+    totals = "(SELECT member_id, SUM(remaining) AS total FROM batch_lots GROUP BY member_id) s"
+    legs = "INSERT INTO batch_legs (entry_id, leg, account_id, amount, balance_after) "
+    if work is EXPIRY:
+        # member → each issuer's expired account (breakage), issuers ascending, as ``expire_points``
+        sql.run(
+            "INSERT INTO batch_issuers (issuer_entity_id, account_id) SELECT i.issuer_entity_id, "
+            "(SELECT x.id FROM ledger_accounts x WHERE x.tenant_id = :tenant AND x.owner_type = 'entity' "
+            "AND x.owner_id = i.issuer_entity_id AND x.kind = 'points_expired') "
+            "FROM (SELECT DISTINCT issuer_entity_id FROM batch_lots) i",
+            params,
         )
-        moves = (
-            "SELECT m.other_account_id AS id, -SUM(b.remaining) AS delta FROM batch_lots b "
-            "JOIN batch_members m ON m.member_id = b.member_id GROUP BY m.other_account_id "
-            "UNION ALL "
-            "SELECT m.account_id, SUM(b.remaining) FROM batch_lots b "
-            "JOIN batch_members m ON m.member_id = b.member_id GROUP BY m.account_id"
-        )
-    # Running balances are read before the balances move (same order as ``_post``).
+        if sql.one("SELECT 1 FROM batch_issuers WHERE account_id IS NULL") is not None:
+            raise InvalidReference(what="法人主体 / legal entity")
+        sql.run(legs + "SELECT m.entry_id, 0, m.account_id, -s.total, m.balance - s.total "
+                f"FROM batch_members m JOIN {totals} ON s.member_id = m.member_id")
+        sql.run(legs + "SELECT m.entry_id, 1 + b.issuer_entity_id, i.account_id, SUM(b.remaining), NULL "
+                "FROM batch_lots b JOIN batch_members m ON m.member_id = b.member_id "
+                "JOIN batch_issuers i ON i.issuer_entity_id = b.issuer_entity_id "
+                "GROUP BY m.entry_id, b.issuer_entity_id, i.account_id")
+    else:
+        # pending → spendable, as ``vest_points``
+        sql.run(legs + "SELECT m.entry_id, 0, m.other_account_id, -s.total, m.other_balance - s.total "
+                f"FROM batch_members m JOIN {totals} ON s.member_id = m.member_id")
+        sql.run(legs + "SELECT m.entry_id, 1, m.account_id, s.total, m.balance + s.total "
+                f"FROM batch_members m JOIN {totals} ON s.member_id = m.member_id")
+    # What _post checks of one entry, for all of the chunk's: the legs balance (all in points).
+    unbalanced = sql.one("SELECT entry_id, SUM(amount) FROM batch_legs GROUP BY entry_id HAVING SUM(amount) <> 0")
+    if unbalanced is not None:
+        raise UnbalancedEntry(asset="POINTS", total=int(unbalanced[1]))
     sql.run(
         "INSERT INTO ledger_postings (tenant_id, entry_id, account_id, asset, amount, balance_after) "
-        f"SELECT :tenant, entry_id, account_id, 'POINTS', amount, balance_after FROM ({legs}) legs "
-        "ORDER BY entry_id, leg",
+        "SELECT :tenant, entry_id, account_id, 'POINTS', amount, balance_after FROM batch_legs ORDER BY entry_id, leg",
         params,
     )
-    unbalanced = sql.one(
-        "SELECT p.entry_id, p.asset, SUM(p.amount) FROM ledger_postings p "
-        "JOIN batch_members m ON m.entry_id = p.entry_id GROUP BY p.entry_id, p.asset HAVING SUM(p.amount) <> 0"
-    )
-    if unbalanced is not None:
-        raise UnbalancedEntry(asset=unbalanced[1], total=int(unbalanced[2]))
-    sql.run(
-        "UPDATE ledger_accounts SET balance = ledger_accounts.balance + d.delta "
-        f"FROM ({moves}) d WHERE ledger_accounts.id = d.id"
-    )
+    sql.run("UPDATE ledger_accounts SET balance = l.balance_after FROM batch_legs l "
+            "WHERE ledger_accounts.id = l.account_id AND l.balance_after IS NOT NULL")
     if work is EXPIRY:
         sql.run(
             "INSERT INTO points_lot_movements (tenant_id, entry_id, lot_id, amount, kind) "
@@ -310,28 +350,30 @@ def _write_entries(tx: Tx, sql: DriverSQL, work: _Work, *, tenant_id: int, as_of
             "JOIN batch_members m ON m.member_id = b.member_id WHERE b.remaining <> 0 ORDER BY m.entry_id, b.lot_id",
             params,
         )
-        sql.run("UPDATE points_lots SET remaining = 0, status = 'expired' "
-                "WHERE id IN (SELECT lot_id FROM batch_lots)")
+        sql.run("UPDATE points_lots SET remaining = 0, status = 'expired' FROM batch_lots b "
+                "WHERE points_lots.id = b.lot_id")
     else:
-        sql.run(
-            "UPDATE points_lots SET status = 'active', account_id = m.account_id "
-            "FROM batch_lots b JOIN batch_members m ON m.member_id = b.member_id WHERE points_lots.id = b.lot_id"
-        )
+        sql.run("UPDATE points_lots SET status = 'active', account_id = m.account_id "
+                "FROM batch_lots b JOIN batch_members m ON m.member_id = b.member_id WHERE points_lots.id = b.lot_id")
+    return members, lots, points
 
 
 # --- expiry and vesting ----------------------------------------------------------------------------
 
 
-def expire_chunk(tx: Tx, *, tenant_id: int, as_of: datetime, after: int = 0, members: int = CHUNK) -> Chunk:
-    """Expire the active lots due at ``as_of`` of the next ``members`` members after member id ``after``:
-    one ``expire`` entry per member, from their points account to each issuer's expired account."""
-    return _chunk(tx, EXPIRY, tenant_id=tenant_id, as_of=as_of, after=after, members=members)
+def expire_chunk(tx: Tx, *, tenant_id: int, as_of: datetime, after: int = 0, until: int | None = None,
+                 members: int = CHUNK) -> Chunk:
+    """Expire the active lots due at ``as_of`` of the next ``members`` members after member id
+    ``after`` (and not after ``until``): one ``expire`` entry per member, from their points
+    account to each issuer's expired account."""
+    return _chunk(tx, EXPIRY, tenant_id=tenant_id, as_of=as_of, after=after, until=until, members=members)
 
 
-def vest_chunk(tx: Tx, *, tenant_id: int, as_of: datetime, after: int = 0, members: int = CHUNK) -> Chunk:
+def vest_chunk(tx: Tx, *, tenant_id: int, as_of: datetime, after: int = 0, until: int | None = None,
+               members: int = CHUNK) -> Chunk:
     """Make spendable the pending lots whose refund window has passed at ``as_of``, for the next
-    ``members`` members after ``after``: one ``vest`` entry per member."""
-    return _chunk(tx, VESTING, tenant_id=tenant_id, as_of=as_of, after=after, members=members)
+    ``members`` members after ``after`` (and not after ``until``): one ``vest`` entry per member."""
+    return _chunk(tx, VESTING, tenant_id=tenant_id, as_of=as_of, after=after, until=until, members=members)
 
 
 def _walk(step, tx: Tx, *, tenant_id: int, as_of: datetime, members: int) -> Totals:
@@ -382,13 +424,13 @@ def _windows(on: date, days_before: Sequence[int], tz: ZoneInfo) -> list[tuple[i
 
 
 def remind_chunk(tx: Tx, *, tenant_id: int, on: date, days_before: Sequence[int], tz: ZoneInfo,
-                 after: int = 0, members: int = CHUNK) -> Chunk:
+                 after: int = 0, until: int | None = None, members: int = CHUNK) -> Chunk:
     """Tell each active member whose active points expire N days after ``on`` (their local expiry
     date is ``on`` + N), for each N in ``days_before``: one ``points_expiring`` outbox event per
     member, expiry date and N — never a second one, however often this runs.
 
     ``members`` counts the reminders written (a member reminded 30 and 7 days ahead in one run counts
-    twice); ``points`` adds up what they announce.
+    twice); ``points`` adds up what they announce; ``lots`` is not counted.
     Nothing is locked: a reminder changes no balance, and concurrent runs are kept apart by the
     reminders' primary key.
     """
@@ -402,67 +444,64 @@ def remind_chunk(tx: Tx, *, tenant_id: int, on: date, days_before: Sequence[int]
         params |= {f"from{i}": sql.time(start), f"to{i}": sql.time(end)}
         spans.append(f"(l.expires_at >= :from{i} AND l.expires_at < :to{i})")
     due = "l.status = 'active' AND (" + " OR ".join(spans) + ")"
-    count, upper = _bound(sql, due=due, params=params, after=after, members=members)
+    count, upper = _bound(sql, due=due, params=params, after=after, until=until, members=members)
     if not count:
         return Chunk(after=None)
-    _scratch(sql)
-    params |= {"after": after, "upper": upper, "now": sql.time(tx.now())}
-    reminders = lots = points = 0
-    for n, day, start, end in windows:
-        window = {**params, "from": sql.time(start), "to": sql.time(end), "days": n,
-                  "on": day if sql.postgres else day.isoformat(), "on_text": day.isoformat()}
-        candidates = (
-            "SELECT l.member_id, SUM(l.remaining) AS points, COUNT(*) AS lots FROM points_lots l "
-            "JOIN members mm ON mm.id = l.member_id AND mm.status = 'active' "
-            "WHERE l.tenant_id = :tenant AND l.member_id > :after AND l.member_id <= :upper "
-            "AND l.status = 'active' AND l.expires_at >= :from AND l.expires_at < :to GROUP BY l.member_id"
-        )
-        if sql.postgres:
-            # One statement: the reminders that were not there yet, and an event for each of them.
-            # ON CONFLICT waits for a concurrent run's uncommitted reminder instead of doubling it.
-            rows = sql.all(
-                f"WITH due AS ({candidates}), "
-                "r AS (INSERT INTO points_expiry_reminders (tenant_id, member_id, expires_on, days_before, points, "
-                "created_at) SELECT :tenant, member_id, :on, :days, points, :now FROM due ORDER BY member_id "
-                "ON CONFLICT DO NOTHING RETURNING member_id, points), "
-                "ev AS (INSERT INTO outbox_events (tenant_id, topic, payload, created_at) "
-                f"SELECT :tenant, '{EXPIRING_TOPIC}', json_build_object('member_id', member_id, 'points', points, "
-                "'expires_on', CAST(:on_text AS TEXT), 'days_before', CAST(:days AS INTEGER)), :now "
-                "FROM r ORDER BY member_id) "
-                "SELECT COUNT(*), SUM(r.points), SUM(due.lots) FROM r JOIN due ON due.member_id = r.member_id",
-                window,
+    with _planned_per_chunk(sql):
+        _scratch(sql)
+        params |= {"after": after, "upper": upper, "now": sql.time(tx.now())}
+        reminders = points = 0
+        for n, day, start, end in windows:
+            window = {**params, "from": sql.time(start), "to": sql.time(end), "days": n,
+                      "on": day if sql.postgres else day.isoformat(), "on_text": day.isoformat()}
+            candidates = (
+                "SELECT l.member_id, SUM(l.remaining) AS points FROM points_lots l "
+                "JOIN members mm ON mm.id = l.member_id AND mm.status = 'active' "
+                "WHERE l.tenant_id = :tenant AND l.member_id > :after AND l.member_id <= :upper "
+                "AND l.status = 'active' AND l.expires_at >= :from AND l.expires_at < :to GROUP BY l.member_id"
             )
-        else:
-            # SQLite serialises writers: what is not recorded yet cannot be recorded meanwhile.
-            sql.run("DELETE FROM batch_reminders")
-            sql.run(
-                f"INSERT INTO batch_reminders (member_id, points) SELECT member_id, points FROM ({candidates}) due "
-                "WHERE NOT EXISTS (SELECT 1 FROM points_expiry_reminders r WHERE r.tenant_id = :tenant "
-                "AND r.member_id = due.member_id AND r.expires_on = :on AND r.days_before = :days)",
-                window,
-            )
-            sql.run(
-                "INSERT INTO points_expiry_reminders (tenant_id, member_id, expires_on, days_before, points, "
-                "created_at) SELECT :tenant, member_id, :on, :days, points, :now FROM batch_reminders "
-                "ORDER BY member_id",
-                window,
-            )
-            sql.run(
-                "INSERT INTO outbox_events (tenant_id, topic, payload, created_at) "
-                f"SELECT :tenant, '{EXPIRING_TOPIC}', json_object('member_id', member_id, 'points', points, "
-                "'expires_on', :on_text, 'days_before', :days), :now FROM batch_reminders ORDER BY member_id",
-                window,
-            )
-            rows = sql.all(
-                f"SELECT COUNT(*), SUM(b.points), SUM(due.lots) FROM batch_reminders b JOIN ({candidates}) due "
-                "ON due.member_id = b.member_id",
-                window,
-            )
-        written, announced, counted = rows[0]
-        reminders += written
-        points += int(announced or 0)
-        lots += int(counted or 0)
-    return Chunk(members=reminders, lots=lots, points=points, after=_next_after(count, upper, members))
+            if sql.postgres:
+                # One statement: the reminders that were not there yet, and an event for each of them.
+                # ON CONFLICT waits for a concurrent run's uncommitted reminder instead of doubling it.
+                rows = sql.all(
+                    f"WITH due AS ({candidates}), "
+                    "r AS (INSERT INTO points_expiry_reminders (tenant_id, member_id, expires_on, days_before, points, "
+                    "created_at) SELECT :tenant, member_id, :on, :days, points, :now FROM due ORDER BY member_id "
+                    "ON CONFLICT DO NOTHING RETURNING member_id, points), "
+                    "ev AS (INSERT INTO outbox_events (tenant_id, topic, payload, created_at) "
+                    f"SELECT :tenant, '{EXPIRING_TOPIC}', json_build_object('member_id', member_id, 'points', points, "
+                    "'expires_on', CAST(:on_text AS TEXT), 'days_before', CAST(:days AS INTEGER)), :now "
+                    "FROM r ORDER BY member_id) "
+                    "SELECT COUNT(*), SUM(points) FROM r",
+                    window,
+                )
+            else:
+                # SQLite serialises writers: what is not recorded yet cannot be recorded meanwhile.
+                sql.run("DELETE FROM batch_reminders")
+                sql.run(
+                    "INSERT INTO batch_reminders (member_id, points) SELECT member_id, points "
+                    f"FROM ({candidates}) due "
+                    "WHERE NOT EXISTS (SELECT 1 FROM points_expiry_reminders r WHERE r.tenant_id = :tenant "
+                    "AND r.member_id = due.member_id AND r.expires_on = :on AND r.days_before = :days)",
+                    window,
+                )
+                sql.run(
+                    "INSERT INTO points_expiry_reminders (tenant_id, member_id, expires_on, days_before, points, "
+                    "created_at) SELECT :tenant, member_id, :on, :days, points, :now FROM batch_reminders "
+                    "ORDER BY member_id",
+                    window,
+                )
+                sql.run(
+                    "INSERT INTO outbox_events (tenant_id, topic, payload, created_at) "
+                    f"SELECT :tenant, '{EXPIRING_TOPIC}', json_object('member_id', member_id, 'points', points, "
+                    "'expires_on', :on_text, 'days_before', :days), :now FROM batch_reminders ORDER BY member_id",
+                    window,
+                )
+                rows = sql.all("SELECT COUNT(*), SUM(points) FROM batch_reminders")
+            written, announced = rows[0]
+            reminders += written
+            points += int(announced or 0)
+    return Chunk(members=reminders, points=points, after=_next_after(count, upper, members))
 
 
 def remind_due(tx: Tx, *, tenant_id: int, on: date, days_before: Sequence[int], tz: ZoneInfo,

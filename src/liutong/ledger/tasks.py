@@ -2,11 +2,12 @@
 
 Each tenant has one run of each kind per local day, due at the local midnight that starts the
 day (the tenant's time zone, Asia/Shanghai unless set otherwise), with that midnight as
-``as_of``. A run is a chain of jobs of one chunk of members each (``ledger.batch``): a job does
-its chunk and, in the same transaction, schedules the job of the next chunk with the walk's
-position in its payload. A crash or a restart therefore loses at most the chunk in hand, which
-is run again when its lease runs out and posts nothing twice. The first job of a day also
-schedules the next day's run.
+``as_of``. The night's first job schedules the next night and splits the tenant's members into
+``PARTS`` ranges of ids, one chain of jobs each, so that several workers share the night. A
+chain's job does one chunk of members (``ledger.batch``) and, in the same transaction, schedules
+the job of the next chunk with the walk's position in its payload. A crash or a restart
+therefore loses at most the chunk in hand, which is run again when its lease runs out and
+posts nothing twice.
 
 Every run is scheduled with the dedupe key ``tenant:day``, so it exists once however many
 workers start and however often they schedule: workers call ``schedule_nightly_runs`` when they
@@ -46,6 +47,9 @@ REMIND = "points.remind_expiry"
 #: vesting the night they lapse are expired that night too.
 KINDS = (VEST, EXPIRE, REMIND)
 
+#: A night's run is split in this many chains over ranges of member ids, so that as many workers
+#: can share it (a single worker runs them one chunk after the other, round robin).
+PARTS = 4
 RETRY_SKIPPED_AFTER = timedelta(minutes=1)
 MAX_PASSES = 5
 #: With the jobs' backoff (30 s doubling, at most an hour), ten attempts cover about four hours.
@@ -96,47 +100,69 @@ def remind_days_before(tx: Tx, tenant_id: int) -> list[int]:
 
 
 def run_chunk(tx: Tx, kind: str, *, tenant_id: int, day: date, tz: ZoneInfo, after: int,
-              members: int = batch.CHUNK) -> batch.Chunk:
-    """One chunk of the ``kind`` run of ``day``, as its job does it (the CLI walks with it too)."""
+              until: int | None = None, members: int = batch.CHUNK) -> batch.Chunk:
+    """One chunk of the ``kind`` run of ``day``, as its job does it."""
     as_of = batch.local_midnight(day, tz)
+    walk = {"tenant_id": tenant_id, "after": after, "until": until, "members": members}
     if kind == EXPIRE:
-        return batch.expire_chunk(tx, tenant_id=tenant_id, as_of=as_of, after=after, members=members)
+        return batch.expire_chunk(tx, as_of=as_of, **walk)
     if kind == VEST:
-        return batch.vest_chunk(tx, tenant_id=tenant_id, as_of=as_of, after=after, members=members)
+        return batch.vest_chunk(tx, as_of=as_of, **walk)
     if kind == REMIND:
-        return batch.remind_chunk(tx, tenant_id=tenant_id, on=day, days_before=remind_days_before(tx, tenant_id), tz=tz,
-                                  after=after, members=members)
+        return batch.remind_chunk(tx, on=day, days_before=remind_days_before(tx, tenant_id), tz=tz, **walk)
     raise ValueError(f"not a points run: {kind}")
+
+
+def parts_of(span: tuple[int, int], parts: int) -> list[tuple[int, int]]:
+    """(after, until) member-id ranges that split ``span`` (lowest, highest) in ``parts``."""
+    low, high = span
+    step = -(-(high - low + 1) // parts)
+    return [(start - 1, min(start + step - 1, high)) for start in range(low, high + 1, step)]
+
+
+def _open_night(tx: Tx, kind: str, payload: dict[str, Any], *, tenant_id: int, day: date, tz: ZoneInfo) -> None:
+    """The night's first job: schedule the next night, then one chain per part of the members."""
+    schedule_day(tx, tenant_id=tenant_id, day=day + timedelta(days=1), tz=tz, kinds=(kind,))
+    span = batch.member_span(tx, tenant_id=tenant_id)
+    if span is None:
+        return
+    for after, until in parts_of(span, payload.get("parts", PARTS)):
+        chain = {"tenant_id": tenant_id, "day": day.isoformat(), "chunk": payload.get("chunk", batch.CHUNK),
+                 "from": after, "after": after, "until": until, "pass": 1}
+        jobs.enqueue(tx, kind=kind, payload=chain, tenant_id=tenant_id, max_attempts=MAX_ATTEMPTS,
+                     dedupe_key=f"{tenant_id}:{day.isoformat()}:1:{after}:{until}")
 
 
 def _step(tx: Tx, kind: str, payload: dict[str, Any]) -> None:
     tenant_id, day = payload["tenant_id"], date.fromisoformat(payload["day"])
-    after, run = payload.get("after", 0), payload.get("pass", 1)
-    members = payload.get("chunk", batch.CHUNK)
     tz = tenant_zone(tx, tenant_id)
-    if after == 0 and run == 1:
-        schedule_day(tx, tenant_id=tenant_id, day=day + timedelta(days=1), tz=tz, kinds=(kind,))
-    chunk = run_chunk(tx, kind, tenant_id=tenant_id, day=day, tz=tz, after=after, members=members)
+    if "until" not in payload:
+        _open_night(tx, kind, payload, tenant_id=tenant_id, day=day, tz=tz)
+        return
+    start, after, until, run = payload["from"], payload["after"], payload["until"], payload["pass"]
+    members = payload["chunk"]
+    chunk = run_chunk(tx, kind, tenant_id=tenant_id, day=day, tz=tz, after=after, until=until, members=members)
     so_far = {name: payload.get(name, 0) + getattr(chunk, name) for name in ("members", "lots", "points", "skipped")}
     so_far["chunks"] = payload.get("chunks", 0) + 1
-    base = {"tenant_id": tenant_id, "day": day.isoformat(), "chunk": members}
+    base = {"tenant_id": tenant_id, "day": day.isoformat(), "chunk": members, "from": start, "until": until}
+    key = f"{tenant_id}:{day.isoformat()}"
     if not chunk.done:
         follow = {**base, "after": chunk.after, "pass": run, **so_far}
         jobs.enqueue(tx, kind=kind, payload=follow, tenant_id=tenant_id, max_attempts=MAX_ATTEMPTS,
-                     dedupe_key=f"{tenant_id}:{day.isoformat()}:{run}:{chunk.after}")
+                     dedupe_key=f"{key}:{run}:{chunk.after}:{until}")
         return
     if so_far["skipped"] and run < MAX_PASSES:
-        log.info("%s of tenant %s for %s: pass %s skipped %s members held by other transactions; retrying",
-                 kind, tenant_id, day, run, so_far["skipped"])
-        again = {**base, "pass": run + 1, **so_far, "skipped": 0}  # the next pass counts its own skips
+        log.info("%s of tenant %s for %s, members %s-%s: pass %s skipped %s members held by other transactions; "
+                 "retrying", kind, tenant_id, day, start + 1, until, run, so_far["skipped"])
+        again = {**base, "after": start, "pass": run + 1, **so_far, "skipped": 0}  # the next pass counts its own
         jobs.enqueue(tx, kind=kind, payload=again, tenant_id=tenant_id,
                      run_at=tx.now() + RETRY_SKIPPED_AFTER, max_attempts=MAX_ATTEMPTS,
-                     dedupe_key=f"{tenant_id}:{day.isoformat()}:{run + 1}:0")
+                     dedupe_key=f"{key}:{run + 1}:{start}:{until}")
         return
     log.log(logging.WARNING if so_far["skipped"] else logging.INFO,
-            "%s of tenant %s for %s done: %s members, %s lots, %s points in %s chunks; %s members left for "
-            "the next run", kind, tenant_id, day, so_far["members"], so_far["lots"], so_far["points"],
-            so_far["chunks"], so_far["skipped"])
+            "%s of tenant %s for %s, members %s-%s done: %s members, %s lots, %s points in %s chunks; "
+            "%s members left for the next run", kind, tenant_id, day, start + 1, until, so_far["members"],
+            so_far["lots"], so_far["points"], so_far["chunks"], so_far["skipped"])
 
 
 @jobs.handler(VEST)
