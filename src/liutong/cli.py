@@ -288,8 +288,10 @@ def _walk(runtime: Runtime, *, label: str, total: int | None, step) -> object:
 
 def _report(title: str, rows: list[tuple]) -> None:
     table = Table(title=title)
-    for column in ("租户 / tenant", "时点 / as of", "会员 / members", "批次 / lots", "积分 / points", "未处理 / left"):
-        table.add_column(column, justify="right" if column[0] in "会批积未" else "left")
+    table.add_column("租户 / tenant")
+    table.add_column("时点 / as of")
+    for column in ("会员 / members", "批次 / lots", "积分 / points", "未处理 / left"):
+        table.add_column(column, justify="right")
     for row in rows:
         table.add_row(*(str(v) if not isinstance(v, int) else f"{v:,}" for v in row))
     console.print(table)
@@ -353,8 +355,8 @@ def points_remind(
         with runtime.transaction() as tx:
             days_before = remind_days_before(tx, tenant_id)
         totals = _walk(runtime, label=f"{name} #{tenant_id}", total=None,
-                       step=lambda tx, after: batch.remind_chunk(tx, tenant_id=tenant_id, on=day, days_before=days_before,
-                                                                 tz=tz, after=after, members=chunk))
+                       step=lambda tx, after: batch.remind_chunk(tx, tenant_id=tenant_id, on=day, tz=tz, after=after,
+                                                                 days_before=days_before, members=chunk))
         rows.append((f"{name} #{tenant_id}", f"{day} {sorted(days_before, reverse=True)}", totals.members,
                      totals.lots, totals.points, totals.skipped))
     _report("积分到期提醒 / expiry reminders", rows)

@@ -1,9 +1,11 @@
 """Scheduled points work for a whole tenant, set-wise: vesting, expiry, and reminders before expiry.
 
 A run walks the tenant's members in id order, a chunk of members at a time (thousands). A
-chunk is a dozen statements whatever its size — ``INSERT … SELECT`` and ``UPDATE … FROM`` over
-two temporary tables that hold the chunk's members and lots — and the same SQL runs on SQLite
-and PostgreSQL. Nothing proportional to the chunk passes through Python.
+chunk is a couple of dozen statements whatever its size — ``INSERT … SELECT`` and
+``UPDATE … FROM`` over small temporary tables that hold the chunk's members, lots and legs —
+and the same SQL runs on SQLite and PostgreSQL, but for claiming the entries' keys and writing
+reminders, where PostgreSQL does in one statement what SQLite does in a few. Nothing
+proportional to the chunk passes through Python.
 
 What a chunk posts for each of its members is what the per-member functions in ``service``
 post (``expire_points``, ``vest_points``): one entry per member and run, of kind ``expire`` or
