@@ -171,3 +171,12 @@ def test_the_daily_birthday_run_rewards_todays_birthdays_once_and_schedules_tomo
         tomorrow = tx.session.query(Job).filter(Job.kind == "behaviour.birthdays",
                                                 Job.dedupe_key == f"birthdays:{world.tenant_id}:2026-11-25").one()
         assert tomorrow.run_at.astimezone(tx.tz).hour == 8
+
+
+def test_workers_schedule_todays_birthday_run_once_per_tenant(world, runtime):
+    _at(runtime, MONDAY_NOON)
+    with runtime.transaction() as tx:
+        first = behaviour.schedule_birthday_runs(tx)
+        again = behaviour.schedule_birthday_runs(tx)
+        assert first >= 1 and again == 0
+        assert tx.session.query(Job).filter(Job.dedupe_key == f"birthdays:{world.tenant_id}:2026-11-23").count() == 1

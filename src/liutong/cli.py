@@ -19,9 +19,11 @@ app = typer.Typer(help="六通 Liutong — 多业态大会员中台", no_args_is
 ledger_app = typer.Typer(help="账本 / ledger", no_args_is_help=True)
 tenant_app = typer.Typer(help="租户 / tenants", no_args_is_help=True)
 tiers_app = typer.Typer(help="会员等级 / tiers", no_args_is_help=True)
+points_app = typer.Typer(help="积分夜间任务，立即运行 / the nightly points runs, now", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(tiers_app, name="tiers")
+app.add_typer(points_app, name="points")
 console = Console()
 
 
@@ -111,6 +113,7 @@ def worker_command(
     runtime = _runtime()
     loop = Worker(runtime, worker_id=worker_id, poll_seconds=poll_seconds)
     if once:
+        loop.schedule()
         handled = loop.run_once()
         runtime.dispose()
         console.print(f"已处理 {handled} 项 / handled {handled} events and jobs")
@@ -259,6 +262,179 @@ def platform_key(name: Annotated[str, typer.Option()] = "platform") -> None:
         issued = service.issue_api_key(tx, tenant_id=None, key=f"cli:platform:{secrets.token_hex(8)}",
                                        data=ApiKeyCreate(name=name, role=Role.platform_admin))
     console.print(f"平台密钥（只显示一次）/ platform key (shown once): [bold]{issued.key}[/bold]")
+
+
+# --- the nightly points runs, for operators -------------------------------------------------------
+
+TenantOption = Annotated[int | None, typer.Option("--tenant", help="只处理一个租户 / one tenant only (default: all)")]
+ChunkOption = Annotated[int, typer.Option(min=1, help="每批会员数 / members per chunk")]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="日期（当地零点）或时间，默认今天零点 / a date (its local midnight) or an ISO time; "
+                                 "default today's midnight, the same run as tonight's job"),
+]
+
+
+def _tenants(tx, tenant: int | None) -> list[tuple[int, str, object]]:
+    """(id, name, time zone) of one tenant or of all."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from liutong.organisation.models import Tenant
+    from liutong.organisation.service import get_tenant
+
+    if tenant is not None:
+        get_tenant(tx, tenant)
+    stmt = select(Tenant.id, Tenant.name, Tenant.timezone).order_by(Tenant.id)
+    if tenant is not None:
+        stmt = stmt.where(Tenant.id == tenant)
+    return [(t.id, t.name, ZoneInfo(t.timezone or tx.settings.timezone)) for t in tx.session.execute(stmt)]
+
+
+def _as_of(value: str | None, tz, now):
+    """A date means its local midnight (the nightly run); a time without a zone is local."""
+    from datetime import date, datetime
+
+    from liutong.ledger.batch import local_midnight
+
+    if value is None:
+        return local_midnight(now.astimezone(tz).date(), tz)
+    try:
+        return local_midnight(date.fromisoformat(value), tz)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not a date or ISO time: {value}", param_hint="--as-of") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def _walk(runtime: Runtime, *, label: str, total: int | None, step) -> object:
+    """Run ``step(tx, after)`` chunk after chunk, one transaction each, with a progress bar;
+    members skipped because a purchase held them get further passes, a second apart."""
+    import time
+
+    from liutong.ledger.batch import Totals
+    from liutong.ledger.tasks import MAX_PASSES
+
+    totals = Totals()
+    with _progress() as progress:
+        bar = progress.add_task(label, total=total)
+        for run in range(1, MAX_PASSES + 1):
+            after: int | None = 0
+            skipped = 0
+            while after is not None:
+                with runtime.transaction() as tx:
+                    chunk = step(tx, after)
+                totals.add(chunk)
+                skipped += chunk.skipped
+                progress.advance(bar, chunk.members)
+                after = chunk.after
+            totals.skipped = skipped
+            if not skipped or run == MAX_PASSES:
+                break
+            progress.update(bar, description=f"{label} (pass {run + 1}: {skipped} held by purchases)")
+            time.sleep(1)
+    return totals
+
+
+def _report(title: str, rows: list[tuple]) -> None:
+    table = Table(title=title)
+    table.add_column("租户 / tenant")
+    table.add_column("时点 / as of")
+    for column in ("会员 / members", "批次 / lots", "积分 / points", "未处理 / left"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*(str(v) if not isinstance(v, int) else f"{v:,}" for v in row))
+    console.print(table)
+
+
+def _lot_run(kind: str, tenant: int | None, as_of: str | None, chunk: int) -> None:
+    from liutong.ledger import batch
+
+    runtime = _runtime()
+    step_of = batch.expire_chunk if kind == "expire" else batch.vest_chunk
+    with runtime.transaction() as tx:
+        tenants = _tenants(tx, tenant)
+    rows = []
+    for tenant_id, name, tz in tenants:
+        moment = _as_of(as_of, tz, runtime.clock())
+        with runtime.transaction() as tx:
+            due = batch.due_members(tx, tenant_id=tenant_id, as_of=moment, kind=kind)
+        totals = _walk(runtime, label=f"{name} #{tenant_id}", total=due,
+                       step=lambda tx, after: step_of(tx, tenant_id=tenant_id, as_of=moment, after=after,
+                                                      members=chunk))
+        rows.append((f"{name} #{tenant_id}", moment.astimezone(tz).isoformat(), totals.members, totals.lots,
+                     totals.points, totals.skipped))
+    _report("积分过期 / points expired" if kind == "expire" else "积分解冻 / points vested", rows)
+    runtime.dispose()
+
+
+@points_app.command("expire")
+def points_expire(tenant: TenantOption = None, as_of: AsOfOption = None, chunk: ChunkOption = 5_000) -> None:
+    """让到期积分过期（转入发行主体的过期账户）/ expire the points due, into each issuer's breakage.
+
+    Posts what the nightly job posts, under the same keys: running it for a night the job
+    already ran, or twice, posts nothing twice.
+    """
+    _lot_run("expire", tenant, as_of, chunk)
+
+
+@points_app.command("vest")
+def points_vest(tenant: TenantOption = None, as_of: AsOfOption = None, chunk: ChunkOption = 5_000) -> None:
+    """解冻退款期已过的待生效积分 / make pending points whose refund window has passed spendable."""
+    _lot_run("vest", tenant, as_of, chunk)
+
+
+@points_app.command("remind")
+def points_remind(
+    tenant: TenantOption = None,
+    on: Annotated[str | None, typer.Option(help="提醒日期，默认今天 / the day reminding, default today")] = None,
+    chunk: ChunkOption = 5_000,
+) -> None:
+    """发送积分到期提醒（每个会员、到期日、提前天数只一次）/ remind members of points about to expire."""
+    from datetime import date
+
+    from liutong.ledger import batch
+    from liutong.ledger.tasks import remind_days_before
+
+    runtime = _runtime()
+    with runtime.transaction() as tx:
+        tenants = _tenants(tx, tenant)
+    rows = []
+    for tenant_id, name, tz in tenants:
+        day = date.fromisoformat(on) if on else runtime.clock().astimezone(tz).date()
+        with runtime.transaction() as tx:
+            days_before = remind_days_before(tx, tenant_id)
+        totals = _walk(runtime, label=f"{name} #{tenant_id}", total=None,
+                       step=lambda tx, after: batch.remind_chunk(tx, tenant_id=tenant_id, on=day, tz=tz, after=after,
+                                                                 days_before=days_before, members=chunk))
+        rows.append((f"{name} #{tenant_id}", f"{day} {sorted(days_before, reverse=True)}", totals.members,
+                     totals.lots, totals.points, totals.skipped))
+    _report("积分到期提醒 / expiry reminders", rows)
+    runtime.dispose()
+
+
+@points_app.command("schedule")
+def points_schedule() -> None:
+    """为每个租户安排今明两天的夜间任务（幂等）/ schedule today's and tomorrow's nightly runs (idempotent)."""
+    from liutong.jobs.service import run_schedulers
+    from liutong.jobs.worker import load_handlers
+
+    load_handlers()
+    runtime = _runtime()
+    scheduled = run_schedulers(runtime)
+    runtime.dispose()
+    console.print(f"已安排 {scheduled} 项 / scheduled {scheduled} new jobs")
 
 
 def main() -> None:

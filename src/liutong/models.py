@@ -1,7 +1,14 @@
 """Imports every package's models so that the metadata is complete (migrations, verify)."""
 
 from liutong.kit.idempotency import IdempotencyKey  # noqa: F401
-from liutong.ledger.models import Account, JournalEntry, LotMovement, PointsLot, Posting  # noqa: F401
+from liutong.ledger.models import (  # noqa: F401
+    Account,
+    ExpiryReminder,
+    JournalEntry,
+    LotMovement,
+    PointsLot,
+    Posting,
+)
 from liutong.members.models import (  # noqa: F401
     ActivityDay,
     ConsentEvent,

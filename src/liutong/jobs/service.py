@@ -65,9 +65,11 @@ class Event:
 
 
 Subscriber = Callable[["Tx", Event], None]
+Scheduler = Callable[["Tx"], int]
 
 _HANDLERS: dict[str, Handler] = {}
 _SUBSCRIBERS: dict[str, list[Subscriber]] = {}
+_SCHEDULERS: list[Scheduler] = []
 
 _jobs = Job.__table__
 _events = OutboxEvent.__table__
@@ -113,6 +115,28 @@ def subscriber(topic: str) -> Callable[[Subscriber], Subscriber]:
         return fn
 
     return register
+
+
+def scheduler(fn: Scheduler) -> Scheduler:
+    """Register ``fn(tx)``, which makes sure recurring jobs (the nightly points runs) are
+    scheduled, and returns how many it scheduled.
+
+    Workers call every scheduler when they start and then periodically (``run_schedulers``), so
+    a scheduler must be idempotent: it enqueues with dedupe keys, and two workers or two
+    start-ups schedule each run once.
+    """
+    if fn not in _SCHEDULERS:
+        _SCHEDULERS.append(fn)
+    return fn
+
+
+def run_schedulers(runtime: Runtime) -> int:
+    """Run every registered scheduler, each in a transaction of its own; returns the jobs scheduled."""
+    scheduled = 0
+    for fn in list(_SCHEDULERS):
+        with runtime.transaction() as tx:
+            scheduled += fn(tx)
+    return scheduled
 
 
 # --- scheduling (inside the caller's transaction) ---------------------------------------------

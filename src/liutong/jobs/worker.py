@@ -5,7 +5,10 @@ PostgreSQL they share the work and never take the same job. ``liutong serve`` ru
 background thread, so the embedded default needs no second process.
 
 Handlers and subscribers are registered when the modules that define them are imported; a
-worker only claims the jobs and events it has a handler or subscriber for.
+worker imports ``HANDLER_MODULES`` and only claims the jobs and events it has a handler or
+subscriber for. A long-running worker also calls the registered schedulers when it starts and
+every ``SCHEDULE_EVERY`` (the nightly points runs); they are idempotent, so any number of workers
+may do so.
 """
 
 from __future__ import annotations
@@ -16,18 +19,20 @@ import os
 import secrets
 import socket
 import threading
+import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import liutong.members.tier_review  # noqa: F401  (registers the tiers.review handler)
-from liutong.jobs.service import dispatch_outbox, run_due
+from liutong.jobs.service import dispatch_outbox, run_due, run_schedulers
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Runtime
 
 log = logging.getLogger("liutong.jobs")
 
-#: Modules whose import registers job handlers and outbox subscribers.
-HANDLER_MODULES = ("liutong.program.behaviour",)
+#: The modules whose import registers job handlers, subscribers and schedulers.
+HANDLER_MODULES = ("liutong.ledger.tasks", "liutong.members.tier_review", "liutong.program.behaviour")
+SCHEDULE_EVERY = timedelta(hours=1)
 
 
 def load_handlers() -> None:
@@ -43,13 +48,14 @@ def default_worker_id() -> str:
 class Worker:
     def __init__(self, runtime: Runtime, *, worker_id: str | None = None, poll_seconds: float = 1.0,
                  batch: int = 100) -> None:
-        load_handlers()
         self.runtime = runtime
         self.worker_id = worker_id or default_worker_id()
         self.poll_seconds = poll_seconds
         self.batch = batch
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_schedule = 0.0
+        load_handlers()
 
     @property
     def stopping(self) -> bool:
@@ -69,15 +75,24 @@ class Worker:
             handled += 1
         return handled
 
+    def schedule(self) -> int:
+        """Call the schedulers now, then not again before ``SCHEDULE_EVERY`` has passed."""
+        scheduled = run_schedulers(self.runtime)
+        self._next_schedule = time.monotonic() + SCHEDULE_EVERY.total_seconds()
+        return scheduled
+
     def run_forever(self) -> None:
         """Run passes until ``stop()``; pause ``poll_seconds`` after a pass that found nothing.
 
-        A pass that fails (the database is unreachable) is logged and tried again after the
-        pause: the jobs it held are retried when their leases expire.
+        The schedulers run first and then every ``SCHEDULE_EVERY``. A pass that fails (the
+        database is unreachable) is logged and tried again after the pause: the jobs it held are
+        retried when their leases expire.
         """
         log.info("worker %s started", self.worker_id)
         while not self.stopping:
             try:
+                if time.monotonic() >= self._next_schedule:
+                    self.schedule()
                 handled = self.run_once()
             except Exception:
                 log.exception("worker %s: pass failed", self.worker_id)

@@ -34,6 +34,11 @@ class DriverSQL:
     def __init__(self, conn: Connection) -> None:
         self.postgres = conn.dialect.name == "postgresql"
         self._cursor = conn.connection.driver_connection.cursor()
+        #: psycopg prepares a statement on the server from its sixth execution on, and PostgreSQL
+        #: then settles on a generic plan for it. ``None`` keeps that (the hot path's statements
+        #: plan the same whatever their values); False never prepares, for statements whose plan
+        #: should depend on their values, such as the scheduled batch work's ranges of members.
+        self.prepare: bool | None = None
 
     def _sql(self, sql: str) -> str:
         return _pyformat(sql) if self.postgres else sql
@@ -47,16 +52,22 @@ class DriverSQL:
     def json(self, value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
+    def _execute(self, sql: str, params: dict[str, Any] | None) -> None:
+        if self.postgres and self.prepare is not None:
+            self._cursor.execute(self._sql(sql), params or {}, prepare=self.prepare)
+        else:
+            self._cursor.execute(self._sql(sql), params or {})
+
     def all(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        self._cursor.execute(self._sql(sql), params or {})
+        self._execute(sql, params)
         return self._cursor.fetchall()
 
     def one(self, sql: str, params: dict[str, Any] | None = None) -> tuple | None:
-        self._cursor.execute(self._sql(sql), params or {})
+        self._execute(sql, params)
         return self._cursor.fetchone()
 
     def run(self, sql: str, params: dict[str, Any] | None = None) -> None:
-        self._cursor.execute(self._sql(sql), params or {})
+        self._execute(sql, params)
 
     def many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
         if len(rows) == 1:  # psycopg batches even one row through pipeline mode, at a cost

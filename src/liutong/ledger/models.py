@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     UniqueConstraint,
 )
@@ -195,3 +197,22 @@ class LotMovement(Base):
     #: Signed change of the lot's ``remaining`` (negative when drawn, positive when restored).
     amount: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(12))
+
+
+class ExpiryReminder(Base):
+    """A member was told that ``points`` expire on ``expires_on`` (the tenant's local date),
+    ``days_before`` days ahead. The key makes each reminder happen once, however often the
+    reminder job runs; the message itself is the ``points_expiring`` outbox event written with it.
+
+    No foreign keys: a reminder run writes one row per member reminded, and the rows are only
+    ever read back by this key.
+    """
+
+    __tablename__ = "points_expiry_reminders"
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    member_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    expires_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

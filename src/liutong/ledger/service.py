@@ -45,6 +45,7 @@ from liutong.errors import (
 )
 from liutong.kit import idempotency
 from liutong.kit.money import refund_parts
+from liutong.ledger import batch
 from liutong.ledger.models import (
     ASSET_OF,
     LOT_BACKED,
@@ -656,21 +657,18 @@ def expire_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, ke
 def expire_due_points(tx: Tx, *, tenant_id: int, as_of: datetime) -> int:
     """Expire every member's lots that are due at ``as_of``; returns the number of entries.
 
-    Keys are derived from the member and ``as_of``, so a rerun after a crash posts nothing twice.
+    Set-wise, a chunk of members at a time, in the caller's transaction (``ledger.batch``): the
+    entries are those ``expire_points`` would post, under the keys it would be given
+    (``system_key("expire", member_id, as_of.isoformat())``), so a rerun posts nothing twice.
+    The daily job (``ledger.tasks``) runs the same chunks, one transaction each.
     """
-    member_ids = tx.session.scalars(
-        select(lots_t.c.member_id).where(
-            lots_t.c.tenant_id == tenant_id,
-            lots_t.c.status == LotStatus.active.value,
-            lots_t.c.expires_at <= as_of,
-        ).distinct().order_by(lots_t.c.member_id)
-    ).all()
-    posted = 0
-    for member_id in member_ids:
-        key = idempotency.system_key("expire", member_id, as_of.isoformat())
-        if expire_points(tx, tenant_id=tenant_id, member_id=member_id, as_of=as_of, key=key):
-            posted += 1
-    return posted
+    return batch.expire_due(tx, tenant_id=tenant_id, as_of=as_of).members
+
+
+def vest_due_points(tx: Tx, *, tenant_id: int, as_of: datetime) -> int:
+    """Vest every member's pending lots whose refund window has passed at ``as_of``; returns the
+    number of entries (one per member, keyed ``system_key("vest", member_id, as_of.isoformat())``)."""
+    return batch.vest_due(tx, tenant_id=tenant_id, as_of=as_of).members
 
 
 def vest_points(tx: Tx, *, tenant_id: int, member_id: int, as_of: datetime, key: str,
@@ -1071,6 +1069,7 @@ __all__ = [
     "post_held",
     "reverse_entry",
     "spend_points",
+    "vest_due_points",
     "vest_points",
 ]
 

@@ -35,7 +35,7 @@ from liutong.kit import idempotency
 from liutong.kit.idempotency import system_key
 from liutong.ledger import service as ledger
 from liutong.members.models import Member
-from liutong.organisation.models import LegalEntity
+from liutong.organisation.models import LegalEntity, Tenant
 from liutong.program import service as program_service
 from liutong.program.engine import lot_terms
 from liutong.program.models import BehaviourAward
@@ -288,8 +288,18 @@ def reward_birthdays(tx: Tx, payload: dict[str, Any]) -> None:
         schedule_birthdays(tx, tenant_id=tenant_id, day=today + timedelta(days=1))
 
 
-def schedule_birthdays(tx: Tx, *, tenant_id: int, day: date) -> None:
-    """The birthday run of ``day`` starts at 08:00 local time, once (deduplicated)."""
+def schedule_birthdays(tx: Tx, *, tenant_id: int, day: date) -> int:
+    """The birthday run of ``day`` starts at 08:00 local time, once (deduplicated); returns
+    whether it was scheduled now."""
     run_at = datetime.combine(day, time(8), tzinfo=tx.tz)
-    jobs.enqueue(tx, kind="behaviour.birthdays", tenant_id=tenant_id, payload={"tenant_id": tenant_id,
-                 "day": day.isoformat()}, run_at=run_at, dedupe_key=f"birthdays:{tenant_id}:{day}")
+    return int(jobs.enqueue(tx, kind="behaviour.birthdays", tenant_id=tenant_id, payload={
+        "tenant_id": tenant_id, "day": day.isoformat()}, run_at=run_at,
+        dedupe_key=f"birthdays:{tenant_id}:{day}") is not None)
+
+
+@jobs.scheduler
+def schedule_birthday_runs(tx: Tx) -> int:
+    """Today's birthday run for every tenant (idempotent; each run schedules the next day's)."""
+    today = tx.now().astimezone(tx.tz).date()
+    tenants = tx.session.scalars(select(Tenant.id).order_by(Tenant.id)).all()
+    return sum(schedule_birthdays(tx, tenant_id=tenant_id, day=today) for tenant_id in tenants)
