@@ -299,9 +299,11 @@ def commit(tx: Tx, *, principal: Principal, data: CommitRequest, actor: str,
                                     quantity=quantities.get(code, 1), value=saved, at=p.at, order_id=order_id)
             activity.record(tx, tenant_id=tenant_id, member_id=member_id, at=p.at, spend_fen=p.priced.payable,
                             points_earned=earned, purchases=1, visit=True)
+            # priced under the member's lock taken in _price: growth is what was read then, plus this sale's
             promoted = tiers.promote_if_earned(tx, member=p.member, program=p.program,
                                                program_version_id=p.program_version_id, at=p.at,
-                                               reason=f"消费升级 / purchase {data.order_no}")
+                                               reason=f"消费升级 / purchase {data.order_no}",
+                                               growth=p.quote.member.growth + growth)
         # What follows a sale (journeys, webhooks, messages) starts from these, after commit.
         jobs.emit(tx, tenant_id=tenant_id, topic="purchase", payload={
             "order_id": order_id, "order_no": data.order_no, "member_id": member_id,
@@ -410,7 +412,7 @@ def refund(tx: Tx, *, principal: Principal, data: RefundRequest) -> Refunded:
                 row.deducted = min(row.paid_back, pricing.fen_per_points(program, row.points_unrecovered))
                 row.paid_back -= row.deducted
         if totals["growth"]:
-            available = ledger_queries.balances(tx, tenant_id=tenant_id, member_id=order.member_id).growth
+            available = ledger_queries.growth(tx, tenant_id=tenant_id, member_id=order.member_id)
             take = min(available, totals["growth"])  # growth never goes below zero
             if take:
                 row.growth_entry_id = ledger.move_growth(

@@ -94,28 +94,27 @@ def history(tx: Tx, *, tenant_id: int, member_ids: list[int], cursor: str | None
     return HistoryPage(items=items, next_cursor=_encode(items[-1].posting_id) if len(rows) > limit else None)
 
 
-def spendable_points(tx: Tx, *, tenant_id: int, member_id: int, at: datetime) -> int:
-    """Points the member can spend at ``at``: active lots not yet past their expiry (a lot
-    that has lapsed is not spendable even before the expiry job has posted it)."""
-    return int(tx.session.scalar(
-        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
-            PointsLot.tenant_id == tenant_id, PointsLot.member_id == member_id,
-            PointsLot.status == LotStatus.active.value,
-            (PointsLot.expires_at.is_(None)) | (PointsLot.expires_at > at),
-        )
-    ))
+def _growth_query(tenant_id: int, member_id: int):
+    return select(Account.balance).where(
+        Account.tenant_id == tenant_id, Account.owner_type == OwnerType.member.value, Account.owner_id == member_id,
+        Account.kind == AccountKind.growth.value,
+    )
+
+
+def growth(tx: Tx, *, tenant_id: int, member_id: int) -> int:
+    """The member's growth value (成长值)."""
+    return int(tx.session.scalar(_growth_query(tenant_id, member_id)) or 0)
 
 
 def growth_and_spendable(tx: Tx, *, tenant_id: int, member_id: int, at: datetime) -> tuple[int, int]:
-    """(growth, spendable points at ``at``) in one round trip — what a checkout prices with."""
-    growth = select(Account.balance).where(
-        Account.tenant_id == tenant_id, Account.owner_type == OwnerType.member.value, Account.owner_id == member_id,
-        Account.kind == AccountKind.growth.value,
-    ).scalar_subquery()
+    """(growth, spendable points at ``at``) in one round trip — what a checkout prices with.
+
+    Spendable are the active lots not yet past their expiry: a lot that has lapsed is not
+    spendable even before the expiry job has posted it."""
     spendable = select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
         PointsLot.tenant_id == tenant_id, PointsLot.member_id == member_id,
         PointsLot.status == LotStatus.active.value,
         (PointsLot.expires_at.is_(None)) | (PointsLot.expires_at > at),
     ).scalar_subquery()
-    row = tx.session.execute(select(growth, spendable)).one()
+    row = tx.session.execute(select(_growth_query(tenant_id, member_id).scalar_subquery(), spendable)).one()
     return int(row[0] or 0), int(row[1])

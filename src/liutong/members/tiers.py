@@ -91,21 +91,23 @@ def record_change(tx: Tx, *, member: Member, before: str | None, after: str, rea
 
 
 def promote_if_earned(tx: Tx, *, member: Member, program: ProgramDocument, program_version_id: int,
-                      at: datetime, reason: str) -> str | None:
+                      at: datetime, reason: str, growth: int | None = None) -> str | None:
     """Promote the member at once when their activity earns a higher tier; returns the new tier.
 
-    The member row is re-read under a lock, so two purchases committing at the same moment
-    promote once and write one history line.
+    Two purchases committing at the same moment must promote once and write one history line,
+    so this runs under the member's row lock: a caller that already holds it (a checkout locks
+    the member before its ledger writes) passes the member's ``growth`` as it now stands;
+    otherwise the row is locked and re-read here, and growth read under that lock.
     """
-    tx.session.refresh(member, with_for_update=True)
+    if growth is None:
+        tx.session.refresh(member, with_for_update=True)
     override = override_of(member)
     current = program.tier(member.tier_code)
     above = [t for t in program.tiers if t.rank > current.rank]
     if not above or (override.locked and override.active(at)):
         return None  # nothing to promote to: skip reading the member's activity
-    # read again under the member lock, not taken from the quote: a purchase committing at the
-    # same moment may have added growth since
-    growth = ledger_queries.balances(tx, tenant_id=member.tenant_id, member_id=member.id).growth
+    if growth is None:
+        growth = ledger_queries.growth(tx, tenant_id=member.tenant_id, member_id=member.id)
     activity_for = activity(tx, tenant_id=member.tenant_id, member_id=member.id, at=at,
                             windows={t.qualify.window_days for t in above}, growth=growth)
     target = promotion(program, current=member.tier_code, earned=earned_tier(program, activity_for, among=above),
@@ -323,7 +325,7 @@ def progress(tx: Tx, *, tenant_id: int, member_id: int) -> TierProgress:
     member = members.get(tx, tenant_id=tenant_id, member_id=member_id)
     program = program_service.current(tx, tenant_id=tenant_id).document
     now = tx.now()
-    growth = ledger_queries.balances(tx, tenant_id=tenant_id, member_id=member_id).growth
+    growth = ledger_queries.growth(tx, tenant_id=tenant_id, member_id=member_id)
     windows = review_windows(program)
     today = activity(tx, tenant_id=tenant_id, member_id=member_id, at=now, windows=windows, growth=growth)
     period = period_of(program.tier_review, member_activity.local_day(tx, now))

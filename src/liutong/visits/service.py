@@ -79,7 +79,7 @@ def _till(tx: Tx, principal: Principal, terminal_id: int | None, kind: TerminalK
 
 
 def _held(program: ProgramDocument, tx: Tx, member: Member) -> list[Benefit]:
-    growth = ledger_queries.balances(tx, tenant_id=member.tenant_id, member_id=member.id).growth
+    growth = ledger_queries.growth(tx, tenant_id=member.tenant_id, member_id=member.id)
     return pricing.held_benefits(program, pricing.MemberView(tier_code=member.tier_code, growth=growth,
                                                              points_spendable=0))
 
