@@ -37,9 +37,10 @@ from liutong.ledger import service as ledger
 from liutong.members.models import Member
 from liutong.organisation.models import LegalEntity, Tenant
 from liutong.program import service as program_service
+from liutong.program.benefits import period_key
 from liutong.program.engine import lot_terms
 from liutong.program.models import BehaviourAward
-from liutong.program.rules import BehaviourRule, ProgramDocument
+from liutong.program.rules import BehaviourRule, ProgramDocument, Scope
 
 if TYPE_CHECKING:
     from liutong.bootstrap import Tx
@@ -74,14 +75,6 @@ class Rewarded(BaseModel):
     limited: list[str]
 
 
-def period_key(per: str, day: date) -> str:
-    if per == "week":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return {"day": day.isoformat(), "month": day.strftime("%Y-%m"), "year": day.strftime("%Y"),
-            "lifetime": "all"}[per]
-
-
 def is_birthday(birthday: date | None, today: date) -> bool:
     """A birthday on 29 February is kept on 28 February in other years."""
     if birthday is None:
@@ -99,7 +92,7 @@ def _applies(rule: BehaviourRule, *, task: str | None, place: Place | None) -> b
     if rule.event == "task" and rule.task is not None and rule.task != task:
         return False
     if place is None:
-        return rule.scope == type(rule.scope)()
+        return rule.scope == Scope()
     return rule.scope.matches(format=place.format, venue=place.venue, merchant=place.merchant, category="", sku="")
 
 

@@ -3,7 +3,7 @@ benefit (members who used it ÷ members who hold it) is a headline metric operat
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -19,15 +19,19 @@ if TYPE_CHECKING:
     from liutong.bootstrap import Tx
 
 
-def period_key(period: str, local: datetime) -> str:
-    return {"day": local.strftime("%Y-%m-%d"), "month": local.strftime("%Y-%m"), "year": local.strftime("%Y"),
-            "lifetime": "all"}[period]
+def period_key(per: str, day: date) -> str:
+    """The quota or limit period a local day falls in: the day, ISO week, month, year, or ever."""
+    if per == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return {"day": day.isoformat(), "month": day.strftime("%Y-%m"), "year": day.strftime("%Y"),
+            "lifetime": "all"}[per]
 
 
 def record_use(tx: Tx, *, tenant_id: int, member_id: int, benefit: Benefit, quantity: int, value: int,
                at: datetime, order_id: int | None = None) -> None:
     tx.session.add(BenefitUse(tenant_id=tenant_id, member_id=member_id, benefit_code=benefit.code,
-                              period_key=period_key(benefit.period, at.astimezone(tx.tz)), quantity=quantity,
+                              period_key=period_key(benefit.period, at.astimezone(tx.tz).date()), quantity=quantity,
                               value=value, order_id=order_id, used_at=at))
 
 
@@ -39,7 +43,7 @@ def quota_left(tx: Tx, *, tenant_id: int, member_id: int, benefit: Benefit, at: 
         select(func.coalesce(func.sum(BenefitUse.quantity), 0)).where(
             BenefitUse.tenant_id == tenant_id, BenefitUse.member_id == member_id,
             BenefitUse.benefit_code == benefit.code,
-            BenefitUse.period_key == period_key(benefit.period, at.astimezone(tx.tz)),
+            BenefitUse.period_key == period_key(benefit.period, at.astimezone(tx.tz).date()),
             BenefitUse.returned_at.is_(None),
         )
     )
