@@ -174,6 +174,13 @@ def world(runtime) -> World:
         return build_world(unit)
 
 
+@pytest.fixture
+def pg_world(committed_runtime) -> World:
+    """A world whose setup really committed (PostgreSQL concurrency tests)."""
+    with committed_runtime.transaction() as unit:
+        return build_world(unit)
+
+
 def register(tx: Tx, world: World, phone: str, **extra):
     from liutong.members import service as members
     from liutong.members.schemas import MemberRegister

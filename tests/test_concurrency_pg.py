@@ -18,16 +18,10 @@ from liutong.ledger import service as ledger
 from liutong.ledger.models import Account, AccountKind, JournalEntry, OwnerType
 from liutong.ledger.schemas import LegIn
 from liutong.ledger.verify import verify
-from tests.conftest import build_world, key, register
+from tests.conftest import key, register
 
 pytestmark = pytest.mark.postgres
 N = 8
-
-
-@pytest.fixture
-def pg_world(committed_runtime):
-    with committed_runtime.transaction() as tx:
-        return build_world(tx)
 
 
 def _member_with_points(rt, world, phone, points):

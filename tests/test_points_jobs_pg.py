@@ -13,16 +13,10 @@ from sqlalchemy import func, select, text
 from liutong.ledger import batch, queries
 from liutong.ledger import service as ledger
 from liutong.ledger.models import JournalEntry
-from tests.conftest import build_world, key, register
+from tests.conftest import key, register
 from tests.test_concurrency_pg import _no_broken_invariants, _run_together
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_world(committed_runtime):
-    with committed_runtime.transaction() as tx:
-        return build_world(tx)
 
 
 def _members_with_lapsed_points(rt, world, n, first, *, lapsed=100, fresh=500):

@@ -16,16 +16,10 @@ from liutong.ledger import service as ledger
 from liutong.ledger.verify import verify
 from liutong.storedvalue import queries
 from liutong.storedvalue import service as sv
-from tests.conftest import build_world, key, register
+from tests.conftest import key, register
 
 pytestmark = pytest.mark.postgres
 N = 8
-
-
-@pytest.fixture
-def pg_world(committed_runtime):
-    with committed_runtime.transaction() as tx:
-        return build_world(tx)
 
 
 def _together(fn, n=N):

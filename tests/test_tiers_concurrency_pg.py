@@ -15,18 +15,12 @@ from liutong.members import tier_review
 from liutong.members.models import ActivityDay, Member, TierChange, TierReview
 from liutong.organisation.auth import Principal
 from liutong.organisation.models import Role
-from tests.conftest import build_world, key, register
+from tests.conftest import key, register
 from tests.test_concurrency_pg import _run_together
 from tests.tier_programs import YEAR_END_2026, park_ladder, publish
 
 pytestmark = pytest.mark.postgres
 N = 8
-
-
-@pytest.fixture
-def pg_world(committed_runtime):
-    with committed_runtime.transaction() as tx:
-        return build_world(tx)
 
 
 def test_purchases_of_one_member_at_the_same_moment_all_land_in_the_rollup(committed_runtime, pg_world):
