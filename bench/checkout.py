@@ -64,11 +64,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ledger import (  # noqa: E402 - the bench folder is on the path from here
     _BUCKETS,
-    DEADLOCK,
     REGISTER_BATCH,
-    SERIALIZATION_FAILURE,
     _Recorder,
     common_arguments,
+    count_database_error,
     console,
     fresh_schema,
     peak_rss_mb,
@@ -76,6 +75,7 @@ from ledger import (  # noqa: E402 - the bench folder is on the path from here
     populate,
     postgres_with_baseline,
     revision,
+    settings_for,
     verdict,
 )
 from rich.table import Table  # noqa: E402
@@ -86,7 +86,6 @@ from liutong.bootstrap import Runtime, bootstrap, utc_now  # noqa: E402
 from liutong.checkout import pricing  # noqa: E402
 from liutong.checkout import service as checkout  # noqa: E402
 from liutong.checkout.schemas import CartLine, CommitRequest, MemberRef, Payment, QuoteRequest  # noqa: E402
-from liutong.config import Settings  # noqa: E402
 from liutong.errors import LiutongError  # noqa: E402
 from liutong.ledger import service as ledger  # noqa: E402
 from liutong.ledger.verify import verify  # noqa: E402
@@ -168,12 +167,6 @@ OUTLETS = (
         Product("BEANS", "retail", (6_800, 16_800), (1, 1)),
     )),
 )
-
-
-def settings_for(url: str, data_dir: Path, pool: int, secret_key: str) -> Settings:
-    """Every process of a run shares the secret key: members' phone numbers are found by a
-    blind index keyed by it."""
-    return Settings(database_url=url, data_dir=data_dir, secret_key=secret_key, db_pool_size=pool)
 
 
 # --- the tenant ---------------------------------------------------------------------------------
@@ -341,15 +334,7 @@ class Sales:
             if len(tally.error_samples) < 5:
                 tally.error_samples.append(f"{kind}: {err.code}: {err}")
         except DBAPIError as err:
-            state = getattr(err.orig, "sqlstate", None)
-            if state == DEADLOCK:
-                tally.deadlocks += 1
-            elif state == SERIALIZATION_FAILURE:
-                tally.serialization_failures += 1
-            else:
-                tally.errors += 1
-                if len(tally.error_samples) < 5:
-                    tally.error_samples.append(f"{kind}: {type(err.orig).__name__}: {str(err.orig).splitlines()[0]}")
+            count_database_error(tally, kind, err)
         else:
             tally.commits += 1
             if kind == "guest":

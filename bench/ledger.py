@@ -222,15 +222,7 @@ class Mix:
             if spend:
                 self.wallets.release(member_id, points)
         except DBAPIError as err:
-            state = getattr(err.orig, "sqlstate", None)
-            if state == DEADLOCK:
-                tally.deadlocks += 1
-            elif state == SERIALIZATION_FAILURE:
-                tally.serialization_failures += 1
-            else:
-                tally.errors += 1
-                if len(tally.error_samples) < 5:
-                    tally.error_samples.append(f"{kind}: {type(err.orig).__name__}: {str(err.orig).splitlines()[0]}")
+            count_database_error(tally, kind, err)
             if spend:
                 self.wallets.release(member_id, points)
         else:
@@ -543,8 +535,25 @@ def loud(message: str) -> None:
     console.print(Panel(message, title="SKIPPED", style="bold red"))
 
 
-def settings_for(url: str, data_dir: Path, pool: int) -> Settings:
-    return Settings(database_url=url, data_dir=data_dir, secret_key=secrets.token_hex(32), db_pool_size=pool)
+def settings_for(url: str, data_dir: Path, pool: int, secret_key: str | None = None) -> Settings:
+    """Client processes of one run pass the run's ``secret_key``: members' phone numbers are
+    found by a blind index keyed by it."""
+    return Settings(database_url=url, data_dir=data_dir, secret_key=secret_key or secrets.token_hex(32),
+                    db_pool_size=pool)
+
+
+def count_database_error(tally: Any, kind: str, err: DBAPIError) -> None:
+    """Count a failed transaction as a deadlock, a serialization failure or another error (with
+    the first few kept as samples); ``tally`` has those three counters and ``error_samples``."""
+    state = getattr(err.orig, "sqlstate", None)
+    if state == DEADLOCK:
+        tally.deadlocks += 1
+    elif state == SERIALIZATION_FAILURE:
+        tally.serialization_failures += 1
+    else:
+        tally.errors += 1
+        if len(tally.error_samples) < 5:
+            tally.error_samples.append(f"{kind}: {type(err.orig).__name__}: {str(err.orig).splitlines()[0]}")
 
 
 # --- SQLite --------------------------------------------------------------------------------------

@@ -51,14 +51,22 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ledger import console, ensure_database, fresh_schema, loud, peak_rss_mb, revision, verdict  # noqa: E402
+from ledger import (  # noqa: E402 - the bench folder is on the path from here
+    console,
+    ensure_database,
+    fresh_schema,
+    loud,
+    peak_rss_mb,
+    revision,
+    settings_for,
+    verdict,
+)
 from rich.table import Table  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import DBAPIError  # noqa: E402
 
 from liutong.bootstrap import Runtime, bootstrap  # noqa: E402
-from liutong.config import Settings  # noqa: E402
 from liutong.jobs.models import OutboxEvent  # noqa: E402
 from liutong.members import tier_review  # noqa: E402
 from liutong.members.models import Member, TierChange  # noqa: E402
@@ -292,14 +300,10 @@ def measure(runtime: Runtime, tenant_id: int, chunk: int, phases: bool) -> dict[
     return result
 
 
-def settings_for(url: str, data_dir: Path) -> Settings:
-    return Settings(database_url=url, data_dir=data_dir, secret_key=secrets.token_hex(32), db_pool_size=2)
-
-
 def bench_sqlite(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="liutong-bench-") as tmp:
         data_dir = Path(tmp)
-        runtime = bootstrap(settings_for(f"sqlite:///{(data_dir / 'tiers.db').as_posix()}", data_dir))
+        runtime = bootstrap(settings_for(f"sqlite:///{(data_dir / 'tiers.db').as_posix()}", data_dir, pool=2))
         try:
             upgrade(runtime.engine)
             console.print(f"[bold]SQLite[/bold]: populating {args.sqlite_members:,} members …")
@@ -320,7 +324,7 @@ def bench_postgres(args: argparse.Namespace, run_id: str) -> dict[str, Any] | No
         loud(f"PostgreSQL at {url.render_as_string(hide_password=True)} is unreachable:\n{str(err.orig).strip()}")
         return None
     with tempfile.TemporaryDirectory(prefix="liutong-bench-") as tmp:
-        runtime = bootstrap(settings_for(args.pg_url, Path(tmp)))
+        runtime = bootstrap(settings_for(args.pg_url, Path(tmp), pool=2))
         try:
             fresh_schema(runtime.engine)
             console.print(f"[bold]PostgreSQL[/bold]: populating {args.members:,} members …")
